@@ -1,0 +1,228 @@
+"""Read source files (.txt, .md, .html, .pdf) into :class:`Document` records.
+
+A document's ``text`` is what every citation offset refers to: for .txt and .md it is
+exactly the decoded file; for .html and .pdf it is the extracted text, stored in the
+index so that ``tanya show`` and ``GET /v1/documents/{id}`` return the same string.
+Bad files are skipped with one warning naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexer.errors import DocumentError
+from indexer.language import Lang, detect_language
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+META_SUFFIX = ".meta.json"
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source document and the text that citations point into."""
+
+    doc_id: str
+    source: str
+    title: str
+    lang: Lang
+    text: str
+    sha256: str
+    format: str
+    languages: tuple[str, ...] = ()
+    kind: str | None = None
+    date: str | None = None
+    description: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (inverse of :meth:`from_record`)."""
+        record = asdict(self)
+        record["languages"] = list(self.languages)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Document:
+        """Rebuild a document from :meth:`to_record` output."""
+        data = dict(record)
+        data["languages"] = tuple(data.get("languages") or ())
+        return cls(**data)
+
+    @property
+    def is_markdown(self) -> bool:
+        """Whether headings should be parsed as markdown."""
+        return self.format == "md"
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that was not indexed, and why."""
+
+    path: str
+    reason: str
+
+
+def make_doc_id(path: Path, root: Path) -> str:
+    """A stable, URL-safe id from the file's path relative to its root, without extension."""
+    try:
+        relative = path.relative_to(root)
+    except ValueError:
+        relative = Path(path.name)
+    stem = relative.with_suffix("").as_posix().lower()
+    slug = _SLUG.sub("-", stem).strip("-")
+    return slug or "document"
+
+
+def discover(paths: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
+    """Yield ``(file, root)`` for every supported file under ``paths``, in a stable order."""
+    for given in paths:
+        if given.is_file():
+            yield given, given.parent
+            continue
+        if not given.is_dir():
+            log.warning("skipping %s: no such file or directory", given)
+            continue
+        for path in sorted(given.rglob("*")):
+            if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in SUPPORTED_SUFFIXES:
+                yield path, given
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """UTF-8 first; then Windows-1252 with a warning; otherwise the file is undecodable."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"not valid UTF-8 or Windows-1252 text ({exc.reason})") from exc
+    log.warning("%s: not valid UTF-8; decoded as Windows-1252", path)
+    return text
+
+
+def _looks_binary(raw: bytes) -> bool:
+    return b"\x00" in raw[:8192]
+
+
+def _read_html(raw: bytes, path: Path) -> tuple[str, str | None]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_decode(raw, path), "html.parser")
+    for tag in soup(["script", "style", "noscript", "template"]):
+        tag.decompose()
+    title = soup.title.get_text(" ", strip=True) if soup.title else None
+    body = soup.body or soup
+    lines = [line.strip() for line in body.get_text("\n").splitlines()]
+    return "\n".join(line for line in lines if line), title
+
+
+def _read_pdf(raw: bytes) -> tuple[str, str | None]:
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        title = reader.metadata.title if reader.metadata and reader.metadata.title else None
+    except Exception as exc:  # pypdf raises many types for damaged files
+        raise DocumentError(f"unreadable PDF ({type(exc).__name__}: {exc})") from exc
+    return "\n\n".join(page for page in pages if page), title
+
+
+def _first_line_title(text: str) -> str | None:
+    for line in text.splitlines():
+        cleaned = line.strip().strip("#*_ ").strip()
+        if cleaned:
+            return cleaned[:120]
+    return None
+
+
+def _load_meta(path: Path) -> dict[str, Any]:
+    meta_path = path.with_name(path.name + META_SUFFIX)
+    if not meta_path.exists():
+        return {}
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("%s: ignoring unreadable metadata sidecar (%s)", meta_path, exc)
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def read_document(path: Path, root: Path, max_bytes: int) -> Document:
+    """Read one file into a :class:`Document`; raise :class:`DocumentError` when it is unusable."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise DocumentError(f"larger than the {max_bytes:,}-byte limit ({size:,} bytes)")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"cannot read file ({exc.strerror or exc})") from exc
+    if not raw.strip():
+        raise DocumentError("empty file")
+    suffix = path.suffix.lower()
+    extracted_title: str | None = None
+    if suffix == ".pdf":
+        text, extracted_title = _read_pdf(raw)
+        fmt = "pdf"
+    else:
+        if _looks_binary(raw):
+            raise DocumentError("binary content (NUL bytes) in a text file")
+        if suffix in (".html", ".htm"):
+            text, extracted_title = _read_html(raw, path)
+            fmt = "html"
+        else:
+            text = _decode(raw, path)
+            fmt = "md" if suffix in (".md", ".markdown") else "txt"
+    if not text.strip():
+        raise DocumentError("no text could be extracted")
+    meta = _load_meta(path)
+    lang = meta.get("languages", [None])[0] if meta.get("languages") else None
+    detected = detect_language(text)
+    known = {"doc_id", "title", "languages", "kind", "date", "description"}
+    return Document(
+        doc_id=str(meta.get("doc_id") or make_doc_id(path, root)),
+        source=path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name,
+        title=str(meta.get("title") or extracted_title or _first_line_title(text) or path.stem),
+        lang=lang if lang in ("en", "id") else detected,
+        text=text,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        format=fmt,
+        languages=tuple(meta.get("languages") or (detected,)),
+        kind=meta.get("kind"),
+        date=meta.get("date"),
+        description=meta.get("description"),
+        extra={k: v for k, v in meta.items() if k not in known},
+    )
+
+
+def load_documents(paths: Iterable[Path], max_bytes: int) -> tuple[list[Document], list[SkippedFile]]:
+    """Read every supported file under ``paths``; bad files are logged and returned as skipped."""
+    documents: list[Document] = []
+    skipped: list[SkippedFile] = []
+    seen: dict[str, str] = {}
+    for path, root in discover(paths):
+        try:
+            doc = read_document(path, root, max_bytes)
+        except DocumentError as exc:
+            log.warning("skipping %s: %s", path, exc.detail)
+            skipped.append(SkippedFile(str(path), exc.detail))
+            continue
+        if doc.doc_id in seen:
+            reason = f"duplicate document id {doc.doc_id!r} (also {seen[doc.doc_id]})"
+            log.warning("skipping %s: %s", path, reason)
+            skipped.append(SkippedFile(str(path), reason))
+            continue
+        seen[doc.doc_id] = str(path)
+        documents.append(doc)
+    return documents, skipped

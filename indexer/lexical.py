@@ -1,0 +1,114 @@
+"""BM25 postings (bm25s) with Snowball stemming chosen by each chunk's language.
+
+English chunks are stemmed with the English stemmer and Indonesian chunks with the
+Indonesian one. A query is analysed both ways and the two token sets are merged, so an
+English query still matches the English half of a bilingual abstract, and names and
+numbers ("BP2MI", "10.000") match across languages.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from indexer.language import EN_MARKERS, ID_MARKERS, Lang
+
+_TOKEN = re.compile(r"\w\w+", re.UNICODE)
+PARAMS_FILE = "tanya_lexical.json"
+
+
+class Analyzer:
+    """Lower-case, drop stop words, stem; one stemmer per language."""
+
+    def __init__(self) -> None:
+        import bm25s.stopwords
+        import Stemmer
+
+        self._stemmers = {"en": Stemmer.Stemmer("english"), "id": Stemmer.Stemmer("indonesian")}
+        self._stopwords = {
+            "en": frozenset(bm25s.stopwords.STOPWORDS_EN) | EN_MARKERS,
+            "id": ID_MARKERS,
+        }
+
+    @cached_property
+    def stopwords(self) -> frozenset[str]:
+        """Stop words of both languages."""
+        return self._stopwords["en"] | self._stopwords["id"]
+
+    def stems(self, word: str) -> tuple[str, str]:
+        """The English and the Indonesian stem of one lower-cased word."""
+        return self._stemmers["en"].stemWord(word), self._stemmers["id"].stemWord(word)
+
+    def words(self, text: str) -> list[str]:
+        """Lower-cased word tokens (two or more word characters)."""
+        return _TOKEN.findall(text.lower())
+
+    def analyse(self, text: str, lang: Lang) -> list[str]:
+        """Index-time tokens of a passage written in ``lang``."""
+        words = [w for w in self.words(text) if w not in self._stopwords[lang]]
+        return list(self._stemmers[lang].stemWords(words))
+
+    def analyse_query(self, text: str) -> list[str]:
+        """Query tokens: stop words of both languages dropped, stemmed both ways, de-duplicated."""
+        words = [w for w in self.words(text) if w not in self.stopwords]
+        merged: dict[str, None] = {}
+        for lang in ("en", "id"):
+            for token in self._stemmers[lang].stemWords(words):
+                merged[token] = None
+        return list(merged)
+
+
+class LexicalIndex:
+    """A bm25s index over pre-analysed passages."""
+
+    def __init__(self, retriever: object, params: dict[str, object]) -> None:
+        self._retriever = retriever
+        self.params = params
+
+    @classmethod
+    def build(
+        cls, token_lists: Sequence[list[str]], method: str = "lucene", k1: float = 1.2, b: float = 0.75
+    ) -> LexicalIndex:
+        """Index one token list per passage, in row order."""
+        import bm25s
+
+        retriever = bm25s.BM25(method=method, k1=k1, b=b)
+        # bm25s cannot index an empty corpus or an all-empty one; a placeholder token keeps
+        # row numbers aligned without matching any real query token.
+        safe = [tokens or ["\x00empty"] for tokens in token_lists] or [["\x00empty"]]
+        retriever.index(list(safe), show_progress=False)
+        return cls(retriever, {"method": method, "k1": k1, "b": b, "rows": len(token_lists)})
+
+    def save(self, directory: Path) -> None:
+        """Write the postings and parameters into ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self._retriever.save(str(directory))  # type: ignore[attr-defined]
+        (directory / PARAMS_FILE).write_text(json.dumps(self.params), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        """Read an index written by :meth:`save`."""
+        import bm25s
+
+        params = json.loads((directory / PARAMS_FILE).read_text(encoding="utf-8"))
+        retriever = bm25s.BM25.load(str(directory))
+        return cls(retriever, params)
+
+    @property
+    def rows(self) -> int:
+        """Number of indexed passages."""
+        return int(self.params["rows"])  # type: ignore[call-overload]
+
+    def scores(self, tokens: Iterable[str]) -> np.ndarray:
+        """BM25 score of every passage for the query tokens (zeros when none is known)."""
+        retriever = self._retriever
+        ids = retriever.get_tokens_ids(list(tokens))  # type: ignore[attr-defined]
+        if not ids or self.rows == 0:
+            return np.zeros(self.rows, dtype=np.float32)
+        scores = retriever.get_scores_from_ids(ids)  # type: ignore[attr-defined]
+        return np.asarray(scores[: self.rows], dtype=np.float32)

@@ -1,0 +1,232 @@
+"""``tanya index``: documents → sentences and chunks → vectors and postings → a new build.
+
+Incremental: a document whose fingerprint (content hash, title, language, format) is
+unchanged since the previous build keeps its chunks and vectors; only new or changed
+documents are embedded, removed ones drop out, and when nothing changed at all no new
+build is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indexer.chunks import Chunk, ChunkerConfig, Sentence, chunk_document
+from indexer.documents import SkippedFile, load_documents
+from indexer.embedders import Embedder
+from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError
+from indexer.lexical import Analyzer, LexicalIndex
+from indexer.store import (
+    EmbedderInfo,
+    IndexData,
+    check_compatible,
+    document_fingerprint,
+    load_index,
+    write_index,
+)
+from indexer.tokens import TokenCounter
+
+log = logging.getLogger(__name__)
+
+#: ``progress(done, total)`` is called as texts are embedded.
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class IndexReport:
+    """What an indexing run did; printed by the CLI and returned as JSON with ``--json``."""
+
+    index_dir: str
+    build_id: str
+    changed: bool
+    documents: int
+    reused_documents: list[str] = field(default_factory=list)
+    embedded_documents: list[str] = field(default_factory=list)
+    removed_documents: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    chunks: int = 0
+    sentences: int = 0
+    texts_embedded: int = 0
+    seconds: float = 0.0
+    full_rebuild_reason: str | None = None
+
+    @property
+    def summary(self) -> str:
+        """One human line."""
+        if not self.changed:
+            return (
+                f"index up to date: {self.documents} documents unchanged, nothing embedded "
+                f"({self.index_dir}, build {self.build_id})"
+            )
+        return (
+            f"indexed {self.documents} documents ({len(self.embedded_documents)} embedded, "
+            f"{len(self.reused_documents)} reused, {len(self.removed_documents)} removed, "
+            f"{len(self.skipped)} skipped): {self.chunks} chunks, {self.sentences} sentences, "
+            f"{self.texts_embedded} texts embedded in {self.seconds:.1f}s → {self.index_dir}"
+        )
+
+
+def embedder_infos(embedders: Sequence[Embedder]) -> list[EmbedderInfo]:
+    """Manifest entries for live embedders."""
+    return [EmbedderInfo(e.id, int(e.dim), e.version) for e in embedders]
+
+
+def _previous(index_dir: Path, infos: list[EmbedderInfo], chunker: ChunkerConfig) -> tuple[IndexData | None, str | None]:
+    """The previous build if its vectors can be reused, else ``None`` and why not."""
+    try:
+        previous = load_index(index_dir)
+        check_compatible(previous.manifest, infos, chunker, index_dir)
+    except IndexNotFoundError:
+        return None, None
+    except (IndexMismatchError, IndexCorruptError) as exc:
+        log.warning("previous index not reusable, embedding everything: %s", exc.detail)
+        return None, exc.detail
+    return previous, None
+
+
+def _embed(
+    embedders: Sequence[Embedder],
+    texts: list[str],
+    passages: bool,
+    batch_size: int,
+    tick: Callable[[int], None],
+) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for embedder in embedders:
+        parts = []
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start : start + batch_size]
+            parts.append(embedder.embed_passages(batch) if passages else embedder.embed_queries(batch))
+            tick(len(batch))
+        out[embedder.id] = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+    return out
+
+
+def build_index(
+    paths: Sequence[Path],
+    index_dir: Path,
+    embedders: Sequence[Embedder],
+    counter: TokenCounter,
+    chunker: ChunkerConfig,
+    max_file_bytes: int,
+    batch_size: int = 32,
+    progress: ProgressCallback | None = None,
+) -> IndexReport:
+    """Index every readable document under ``paths`` into ``index_dir`` (incrementally, atomically)."""
+    started = time.perf_counter()
+    documents, skipped = load_documents(paths, max_file_bytes)
+    if not documents:
+        where = ", ".join(str(p) for p in paths)
+        raise NoDocumentsError(f"no readable .txt/.md/.html/.pdf document under {where}; the index was left as it was")
+    infos = embedder_infos(embedders)
+    previous, reason = _previous(index_dir, infos, chunker)
+    old_fingerprints = {}
+    if previous is not None:
+        old_fingerprints = {d["doc_id"]: d["fingerprint"] for d in previous.manifest.get("documents", [])}
+
+    reuse = [d for d in documents if previous is not None and old_fingerprints.get(d.doc_id) == document_fingerprint(d)]
+    reused_ids = {d.doc_id for d in reuse}
+    fresh = [d for d in documents if d.doc_id not in reused_ids]
+    removed = sorted(set(old_fingerprints) - {d.doc_id for d in documents})
+    report = IndexReport(
+        index_dir=str(index_dir),
+        build_id=previous.build_id if previous else "",
+        changed=bool(fresh or removed or previous is None),
+        documents=len(documents),
+        reused_documents=[d.doc_id for d in reuse],
+        embedded_documents=[d.doc_id for d in fresh],
+        removed_documents=removed,
+        skipped=skipped,
+        full_rebuild_reason=reason,
+    )
+    if not report.changed and previous is not None:
+        report.chunks, report.sentences = len(previous.chunks), len(previous.sentences)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # Chunk the new and changed documents.
+    new_parts: dict[str, tuple[list[Sentence], list[Chunk]]] = {}
+    for doc in fresh:
+        new_parts[doc.doc_id] = chunk_document(doc, counter, chunker)
+    chunk_texts = [c.embedding_text(doc.title) for doc in fresh for c in new_parts[doc.doc_id][1]]
+    sentence_texts = [s.text for doc in fresh for s in new_parts[doc.doc_id][0]]
+    total = (len(chunk_texts) + len(sentence_texts)) * len(embedders)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, total)
+
+    if progress:
+        progress(0, total)
+    new_chunk_vectors = _embed(embedders, chunk_texts, True, batch_size, tick)
+    new_sentence_vectors = _embed(embedders, sentence_texts, True, batch_size, tick)
+
+    # Assemble the new build in document order, reusing rows from the previous build.
+    chunks: list[Chunk] = []
+    sentences: list[Sentence] = []
+    chunk_rows: dict[str, list[np.ndarray]] = {e.id: [] for e in embedders}
+    sentence_rows: dict[str, list[np.ndarray]] = {e.id: [] for e in embedders}
+    old_chunk_rows: dict[str, list[int]] = {}
+    old_sentence_rows: dict[str, list[int]] = {}
+    if previous is not None:
+        for i, c in enumerate(previous.chunks):
+            old_chunk_rows.setdefault(c.doc_id, []).append(i)
+        for i, s in enumerate(previous.sentences):
+            old_sentence_rows.setdefault(s.doc_id, []).append(i)
+    new_chunk_cursor = 0
+    new_sentence_cursor = 0
+    for doc in documents:
+        if doc.doc_id in new_parts:
+            doc_sentences, doc_chunks = new_parts[doc.doc_id]
+            for e in embedders:
+                chunk_rows[e.id].append(new_chunk_vectors[e.id][new_chunk_cursor : new_chunk_cursor + len(doc_chunks)])
+                sentence_rows[e.id].append(
+                    new_sentence_vectors[e.id][new_sentence_cursor : new_sentence_cursor + len(doc_sentences)]
+                )
+            new_chunk_cursor += len(doc_chunks)
+            new_sentence_cursor += len(doc_sentences)
+        else:
+            assert previous is not None
+            c_idx = old_chunk_rows.get(doc.doc_id, [])
+            s_idx = old_sentence_rows.get(doc.doc_id, [])
+            doc_chunks = [previous.chunks[i] for i in c_idx]
+            doc_sentences = [previous.sentences[i] for i in s_idx]
+            for e in embedders:
+                chunk_rows[e.id].append(previous.chunk_vectors[e.id][c_idx])
+                sentence_rows[e.id].append(previous.sentence_vectors[e.id][s_idx])
+        chunks.extend(doc_chunks)
+        sentences.extend(doc_sentences)
+
+    analyzer = Analyzer()
+    lexical = LexicalIndex.build([analyzer.analyse(c.text, c.lang) for c in chunks])
+    data = IndexData(
+        documents={d.doc_id: d for d in documents},
+        chunks=chunks,
+        sentences=sentences,
+        embedders=infos,
+        chunker=chunker,
+        chunk_vectors={e.id: _stack(chunk_rows[e.id], e.dim) for e in embedders},
+        sentence_vectors={e.id: _stack(sentence_rows[e.id], e.dim) for e in embedders},
+        lexical=lexical,
+    )
+    write_index(index_dir, data)
+    report.build_id = data.build_id
+    report.chunks, report.sentences = len(chunks), len(sentences)
+    report.texts_embedded = len(chunk_texts) + len(sentence_texts)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _stack(parts: list[np.ndarray], dim: int) -> np.ndarray:
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, dim), np.float32)
+
+
+__all__ = ["IndexReport", "build_index", "embedder_infos"]

@@ -1,0 +1,1 @@
+"""Serving stage: retrieve cited passages and build extractive answers (CLI and HTTP)."""

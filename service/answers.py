@@ -1,0 +1,278 @@
+"""Extractive answers: pick the sentences that best answer the question, cite them, or abstain.
+
+Each sentence of the top passages is scored by its *support*: a blend of its similarity
+to the query under every dense encoder (precomputed sentence vectors, so answering costs
+no extra encoding) and the share of the question's content words it contains. The best
+1–3 sentences, minus near-duplicates (the same fact in the English and Indonesian halves
+of an abstract), become the answer, each followed by its citation marker. When the best
+support is below the calibrated threshold the answer abstains, in the question's
+language, and still lists the closest passages.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from indexer.chunks import Sentence
+from indexer.language import Lang, detect_language
+from indexer.lexical import Analyzer
+from indexer.settings import Mode
+from indexer.store import IndexData
+from service.retrieval import Passage, QueryAnalysis
+
+# Cosine similarities mean different things per encoder: E5 puts almost everything
+# between 0.7 and 0.9, USE between 0 and 0.7. These anchors map each encoder's cosine to
+# [0, 1] (lo → 0, hi → 1); they were read off the gold set (eval/README.md).
+DENSE_ANCHORS: dict[str, tuple[float, float]] = {
+    "e5-small": (0.78, 0.90),
+    "use-m3": (0.15, 0.55),
+}
+DEFAULT_ANCHORS = (0.2, 0.7)
+# Above these cosines two sentences are taken to state the same fact (often translations).
+DUPLICATE_COSINE: dict[str, float] = {"e5-small": 0.93, "use-m3": 0.80}
+DEFAULT_DUPLICATE_COSINE = 0.9
+DENSE_SHARE = 0.6  # weight of the dense part of the support; the rest is word overlap
+MIN_WORDS = 4  # headings and keyword stubs rarely answer anything
+SELECT_MARGIN = 0.15  # extra sentences must be this close to the best one
+
+ABSTAIN_MESSAGES: dict[Lang, str] = {
+    "en": "The sources do not answer this question. The closest passages are listed below.",
+    "id": "Sumber yang tersedia tidak menjawab pertanyaan ini. Bagian yang paling dekat tercantum di bawah.",
+}
+_EMPHASIS = re.compile(r"(\*{1,3}|_{2,3})(?=\S)|(?<=\S)(\*{1,3}|_{2,3})")
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """Offsets of the supporting sentence in the document text."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage that supports one answer sentence; ``text == document_text[start:end]``."""
+
+    marker: int
+    doc_id: str
+    title: str
+    source: str
+    chunk_id: str
+    text: str
+    start: int
+    end: int
+    highlight: Highlight
+    score: float
+    lang: str
+    section: str | None = None
+    ranks: Mapping[str, int | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The answer contract shared by the CLI (``--json``) and ``POST /v1/ask``."""
+
+    question: str
+    answer: str
+    abstained: bool
+    confidence: float
+    citations: list[Citation]
+    mode: str
+    lang: str
+    timings_ms: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict in the documented field order."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "confidence": round(self.confidence, 4),
+            "citations": [
+                {
+                    "marker": c.marker,
+                    "doc_id": c.doc_id,
+                    "title": c.title,
+                    "source": c.source,
+                    "chunk_id": c.chunk_id,
+                    "text": c.text,
+                    "start": c.start,
+                    "end": c.end,
+                    "highlight": asdict(c.highlight),
+                    "score": round(c.score, 6),
+                    "lang": c.lang,
+                    "section": c.section,
+                    "ranks": dict(c.ranks),
+                }
+                for c in self.citations
+            ],
+            "mode": self.mode,
+            "lang": self.lang,
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A candidate answer sentence with the passage it was found in."""
+
+    sentence: Sentence
+    row: int
+    passage: Passage
+    passage_rank: int
+    support: float
+    dense: float
+    overlap: float
+
+
+def display_text(text: str) -> str:
+    """Sentence text for reading: markdown emphasis markers removed, words untouched."""
+    return _EMPHASIS.sub("", text).strip()
+
+
+class Answerer:
+    """Builds :class:`Answer` objects from retrieved passages."""
+
+    def __init__(
+        self,
+        index: IndexData,
+        analyzer: Analyzer,
+        threshold: float,
+        max_sentences: int = 3,
+    ) -> None:
+        self.index = index
+        self.analyzer = analyzer
+        self.threshold = threshold
+        self.max_sentences = max_sentences
+
+    # --- scoring -------------------------------------------------------------------------
+    def _content_words(self, question: str) -> list[tuple[str, set[str]]]:
+        """Each content word of the question with its possible stems (English and Indonesian)."""
+        words = [w for w in self.analyzer.words(question) if w not in self.analyzer.stopwords]
+        return [(w, set(self.analyzer.stems(w))) for w in dict.fromkeys(words)]
+
+    def _overlap(self, content: list[tuple[str, set[str]]], sentence: Sentence) -> float:
+        if not content:
+            return 0.0
+        tokens = set(self.analyzer.analyse(sentence.text, sentence.lang))
+        tokens.update(self.analyzer.words(sentence.text))
+        hits = sum(1 for word, stems in content if word in tokens or stems & tokens)
+        return hits / len(content)
+
+    def _dense(self, analysis: QueryAnalysis, row: int) -> float:
+        if not analysis.vectors:
+            return 0.0
+        values = []
+        for embedder_id, query in analysis.vectors.items():
+            cosine = float(self.index.sentence_vectors[embedder_id][row] @ query)
+            lo, hi = DENSE_ANCHORS.get(embedder_id, DEFAULT_ANCHORS)
+            values.append(min(1.0, max(0.0, (cosine - lo) / (hi - lo))))
+        return float(np.mean(values))
+
+    def score_sentences(self, analysis: QueryAnalysis, passages: Sequence[Passage]) -> list[ScoredSentence]:
+        """Every sentence of ``passages`` with its support, best first (each sentence once)."""
+        content = self._content_words(analysis.text)
+        dense_share = DENSE_SHARE if analysis.vectors else 0.0
+        seen: set[int] = set()
+        scored: list[ScoredSentence] = []
+        for rank, passage in enumerate(passages, start=1):
+            rows = self.index.sentence_rows(passage.chunk)
+            for row in range(rows.start, rows.stop):
+                if row in seen:
+                    continue
+                seen.add(row)
+                sentence = self.index.sentences[row]
+                dense = self._dense(analysis, row)
+                overlap = self._overlap(content, sentence)
+                support = dense_share * dense + (1 - dense_share) * overlap
+                if len(sentence.text.split()) < MIN_WORDS:
+                    support *= 0.5
+                scored.append(ScoredSentence(sentence, row, passage, rank, support, dense, overlap))
+        # A small prior for the passage's retrieval rank breaks ties toward fused evidence.
+        scored.sort(key=lambda s: (-(s.support + 0.02 / s.passage_rank), s.row))
+        return scored
+
+    def _duplicate(self, a: int, b: int) -> bool:
+        for embedder_id, vectors in self.index.sentence_vectors.items():
+            limit = DUPLICATE_COSINE.get(embedder_id, DEFAULT_DUPLICATE_COSINE)
+            if float(vectors[a] @ vectors[b]) >= limit:
+                return True
+        return False
+
+    def select(self, scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:
+        """The best sentence plus up to ``max_sentences - 1`` close, non-duplicate ones."""
+        if not scored:
+            return []
+        chosen = [scored[0]]
+        for candidate in scored[1:]:
+            if len(chosen) >= self.max_sentences:
+                break
+            if candidate.support < scored[0].support - SELECT_MARGIN:
+                break
+            if any(self._duplicate(candidate.row, c.row) for c in chosen):
+                continue
+            chosen.append(candidate)
+        return chosen
+
+    # --- answer --------------------------------------------------------------------------
+    def _citation(self, marker: int, item: ScoredSentence) -> Citation:
+        chunk = item.passage.chunk
+        return Citation(
+            marker=marker,
+            doc_id=chunk.doc_id,
+            title=item.passage.title,
+            source=item.passage.source,
+            chunk_id=chunk.chunk_id,
+            text=chunk.text,
+            start=chunk.start,
+            end=chunk.end,
+            highlight=Highlight(item.sentence.start, item.sentence.end),
+            score=item.passage.score,
+            lang=chunk.lang,
+            section=chunk.section,
+            ranks=item.passage.ranks,
+        )
+
+    def answer(
+        self, question: str, analysis: QueryAnalysis, passages: Sequence[Passage], mode: Mode
+    ) -> Answer:
+        """Answer ``question`` from ``passages`` (already retrieved for ``analysis``)."""
+        started = time.perf_counter()
+        lang = detect_language(question, fallback="en")
+        scored = self.score_sentences(analysis, passages)
+        confidence = scored[0].support if scored else 0.0
+        if confidence < self.threshold:
+            # Abstain, but show the closest passage(s) with their best sentence.
+            closest: list[ScoredSentence] = []
+            for item in scored:
+                if all(item.passage.chunk_id != c.passage.chunk_id for c in closest):
+                    closest.append(item)
+                if len(closest) >= self.max_sentences:
+                    break
+            citations = [self._citation(i, item) for i, item in enumerate(closest, start=1)]
+            text = ABSTAIN_MESSAGES[lang]
+            abstained = True
+        else:
+            chosen = self.select(scored)
+            citations = [self._citation(i, item) for i, item in enumerate(chosen, start=1)]
+            text = " ".join(f"{display_text(item.sentence.text)} [{c.marker}]" for item, c in zip(chosen, citations, strict=True))
+            abstained = False
+        timings = dict(analysis.timings_ms)
+        timings["answer"] = (time.perf_counter() - started) * 1000
+        return Answer(
+            question=question,
+            answer=text,
+            abstained=abstained,
+            confidence=confidence,
+            citations=citations,
+            mode=mode,
+            lang=lang,
+            timings_ms=timings,
+        )

@@ -1,0 +1,285 @@
+"""``tanya``: a thin command line over the same library the HTTP service uses.
+
+Domain errors print one line on stderr and exit 1; usage errors exit 2 (click's default).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.text import Text
+
+from indexer.errors import ConfigError, DocumentNotFoundError, TanyaError
+from indexer.settings import Settings
+from service.answers import Answer
+from service.engine import Engine, chunker_config, load_embedders
+from service.retrieval import Passage
+
+app = typer.Typer(
+    name="tanya",
+    help="Ask cited questions about Indonesian workers going to Japan (Tokutei Ginou, magang, METI internships).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+IndexDirOption = Annotated[Path | None, typer.Option("--index-dir", help="Index directory (default: TANYA_INDEX_DIR or var/index).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+TopKOption = Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=20, help="Passages to retrieve (1-20).")]
+ModeOption = Annotated[str | None, typer.Option("--mode", "-m", help="hybrid (default), dense or lexical.")]
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+class _OneLineHandler(logging.Handler):
+    """Warnings (e.g. a skipped file) as one ``warning: ...`` line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(f"{record.levelname.lower()}: {record.getMessage()}\n")
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(h, _OneLineHandler) for h in root.handlers):
+        handler = _OneLineHandler()
+        handler.setLevel(logging.WARNING)
+        root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    for noisy in ("bm25s", "sentence_transformers", "httpx", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def _settings(index_dir: Path | None = None) -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid setting TANYA_{where.upper()}: {first['msg']}") from exc
+    return settings.model_copy(update={"index_dir": index_dir}) if index_dir else settings
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    """Turn Tanya's errors into one stderr line and exit code 1."""
+    try:
+        yield
+    except TanyaError as exc:
+        sys.stderr.write(f"error: {exc.detail}\n")
+        raise typer.Exit(1) from None
+
+
+def _emit_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+@app.callback()
+def _main() -> None:
+    _configure_logging()
+
+
+# --- index --------------------------------------------------------------------------------
+def _progress_bar(enabled: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A rich progress bar with counts and ETA on stderr, only when stderr is a terminal."""
+    console = _stderr()
+    if not enabled or not console.is_terminal:
+        return None, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    )
+    task = bar.add_task("embed", total=None)
+    bar.start()
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return update, bar.stop
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders to index (default: corpus/).")] = None,
+    index_dir: IndexDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Index documents (incremental and atomic: unchanged files reuse their vectors)."""
+    from indexer.pipeline import build_index
+    from indexer.tokens import get_counter
+
+    with _domain_errors():
+        settings = _settings(index_dir)
+        embedders = load_embedders(settings.embedders)
+        progress, stop = _progress_bar(not as_json)
+        try:
+            report = build_index(
+                paths or settings.corpus_paths,
+                settings.index_dir,
+                embedders,
+                get_counter(settings.tiktoken_cache_dir),
+                chunker_config(settings),
+                settings.max_file_bytes,
+                settings.embed_batch_size,
+                progress,
+            )
+        finally:
+            stop()
+    if as_json:
+        payload = {**report.__dict__, "skipped": [s.__dict__ for s in report.skipped], "summary": report.summary}
+        _emit_json(payload)
+    else:
+        typer.echo(report.summary)
+
+
+# --- ask / search ------------------------------------------------------------------------------
+def _highlighted(passage_text: str, start: int, end: int, offset: int) -> Text:
+    text = Text(passage_text)
+    text.stylize("bold yellow", start - offset, end - offset)
+    return text
+
+
+def _print_answer(answer: Answer) -> None:
+    console = Console(highlight=False, soft_wrap=False)
+    console.print(Text(answer.answer, style="bold"))
+    if not answer.citations:
+        return
+    console.print()
+    console.print("Closest passages:" if answer.abstained else "Sources:")
+    for c in answer.citations:
+        console.print(Text(f"[{c.marker}] {c.title} ({c.source}, chars {c.start}-{c.end})", style="cyan"))
+        if console.is_terminal:
+            console.print(_highlighted(c.text, c.highlight.start, c.highlight.end, c.start))
+        else:
+            # No colour: mark the supporting sentence with » «.
+            rel_s, rel_e = c.highlight.start - c.start, c.highlight.end - c.start
+            console.print(Text(c.text[:rel_s] + "»" + c.text[rel_s:rel_e] + "«" + c.text[rel_e:]))
+        console.print()
+
+
+def _passage_dict(p: Passage) -> dict[str, Any]:
+    return {
+        "doc_id": p.doc_id,
+        "title": p.title,
+        "source": p.source,
+        "chunk_id": p.chunk_id,
+        "text": p.text,
+        "start": p.chunk.start,
+        "end": p.chunk.end,
+        "section": p.chunk.section,
+        "lang": p.chunk.lang,
+        "score": round(p.score, 6),
+        "ranks": p.ranks,
+        "signal_scores": {k: round(v, 6) for k, v in p.signal_scores.items()},
+    }
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, or - to read one question per line from stdin.")],
+    top_k: TopKOption = None,
+    mode: ModeOption = None,
+    index_dir: IndexDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a question with cited sentences from the sources (or say they do not cover it)."""
+    with _domain_errors():
+        engine = Engine.load(_settings(index_dir))
+        if question != "-":
+            answer = engine.ask(question, top_k=top_k, mode=mode)
+            if as_json:
+                _emit_json(answer.to_dict())
+            else:
+                _print_answer(answer)
+            return
+    # Batch: one question per line in, one JSON line out; the index is loaded once.
+    failures = 0
+    for line in sys.stdin:
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            result = engine.ask(text, top_k=top_k, mode=mode)
+        except TanyaError as exc:
+            failures += 1
+            _emit_json({"question": text, "error": {"title": exc.title, "detail": exc.detail}})
+            continue
+        if as_json:
+            _emit_json(result.to_dict())
+        else:
+            _print_answer(result)
+    if failures:
+        sys.stderr.write(f"error: {failures} question(s) failed; see the error lines in the output\n")
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Search query.")],
+    top_k: TopKOption = None,
+    mode: ModeOption = None,
+    index_dir: IndexDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Return the best passages only (no answer)."""
+    with _domain_errors():
+        engine = Engine.load(_settings(index_dir))
+        passages = engine.search(query, top_k=top_k, mode=mode)
+    if as_json:
+        _emit_json({"query": query, "results": [_passage_dict(p) for p in passages]})
+        return
+    console = Console(highlight=False)
+    if not passages:
+        console.print("No passage matches.")
+    for rank, p in enumerate(passages, start=1):
+        ranks = ", ".join(f"{k} #{v}" if v else f"{k} -" for k, v in p.ranks.items())
+        console.print(Text(f"{rank}. {p.title} [{p.chunk_id}] score {p.score:.4f} ({ranks})", style="cyan"))
+        console.print(Text(p.text))
+        console.print()
+
+
+@app.command()
+def show(
+    doc_id: Annotated[str, typer.Argument(help="Document id (see 'tanya search' or GET /v1/documents).")],
+    index_dir: IndexDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print a document's text (what citation offsets refer to) and its metadata."""
+    from indexer.store import load_index
+
+    with _domain_errors():
+        settings = _settings(index_dir)
+        # Showing a document needs no encoder: read the index without loading models.
+        data = load_index(settings.index_dir)
+        doc = data.documents.get(doc_id)
+        if doc is None:
+            raise DocumentNotFoundError(f"no document {doc_id!r} in the index")
+    if as_json:
+        _emit_json(doc.to_record())
+        return
+    meta = [f"{k}: {v}" for k, v in doc.to_record().items() if k not in ("text", "extra") and v not in (None, "", [])]
+    sys.stderr.write("\n".join(meta) + "\n\n")
+    sys.stdout.write(doc.text)
+    if not doc.text.endswith("\n"):
+        sys.stdout.write("\n")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
