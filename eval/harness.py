@@ -137,7 +137,7 @@ def summarise(results: Sequence[ItemResult]) -> dict[str, float]:
         out[f"recall@{k}"] = _mean([recall_at_k(r.relevance, k) for r in answerable])
     out["mrr@10"] = _mean([reciprocal_rank(r.relevance, 10) for r in answerable])
     # Binary gains; the ideal ranking puts one relevant passage first (one fact per question).
-    out["ndcg@10"] = _mean([ndcg_at_k([float(x) for x in r.relevance], 10, ideal=[1.0]) for r in answerable])
+    out["ndcg@10"] = _mean([ndcg_at_k([float(x) for x in r.relevance], 10) for r in answerable])
     hits = [r.answer_hit for r in answerable if r.answer_hit is not None]
     out["answer_hit"] = _mean([float(h) for h in hits])
     precisions = [r.citation_precision for r in answerable if r.citation_precision is not None]

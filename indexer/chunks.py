@@ -25,7 +25,7 @@ _HEADING = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 class ChunkerConfig:
     """Chunker parameters; they are recorded in the index manifest."""
 
-    max_tokens: int = 160
+    max_tokens: int = 256
     overlap_sentences: int = 1
     tokenizer: str = "cl100k_base"
 

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
 
     # --- chunking (tuned with the eval; see eval/README.md)
-    chunk_max_tokens: int = Field(default=160, ge=16, le=2048)
+    chunk_max_tokens: int = Field(default=256, ge=16, le=2048)
     chunk_overlap_sentences: int = Field(default=1, ge=0, le=5)
 
     # --- embedding and retrieval
@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     # --- answering
     answer_max_sentences: int = Field(default=3, ge=1, le=5)
     answer_candidate_passages: int = Field(default=5, ge=1, le=20)
-    abstain_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    abstain_threshold: float = Field(default=0.22, ge=0.0, le=1.0)
 
     # --- service (used by the HTTP app)
     host: str = "127.0.0.1"

@@ -38,8 +38,61 @@ DEFAULT_ANCHORS = (0.2, 0.7)
 DUPLICATE_COSINE: dict[str, float] = {"e5-small": 0.93, "use-m3": 0.80}
 DEFAULT_DUPLICATE_COSINE = 0.9
 DENSE_SHARE = 0.6  # weight of the dense part of the support; the rest is word overlap
+OVERLAP_GATE = 0.25  # dense support at which word overlap counts fully
 MIN_WORDS = 4  # headings and keyword stubs rarely answer anything
 SELECT_MARGIN = 0.15  # extra sentences must be this close to the best one
+
+# Expected answer types (classic factoid QA): a "how many" question is answered by a
+# sentence with a number, a "who" question by one naming organisations or people, a
+# "when" question by one with a date. A matching sentence's support is multiplied by
+# TYPE_BONUS; when the type is expected but absent, by TYPE_MISS (this is what lets
+# near-domain questions such as a wage or a visa fee abstain instead of citing a number-less
+# sentence about the same programme).
+TYPE_BONUS = 1.3
+TYPE_MISS = 0.7
+TYPED_FLOOR = 0.05  # a typed sentence must still have some support to be added
+_QUANTITY_Q = re.compile(
+    r"\b(how (many|much|long|old|far)|berapa|jumlah|what (number|percentage|level|age)|headcount)\b", re.I
+)
+_WHO_Q = re.compile(
+    r"\b(who|whom|which (organi[sz]ations?|institutions?|ministr(y|ies)|agenc(y|ies)|part(y|ies)|bod(y|ies))"
+    r"|siapa|pihak (mana|apa)|lembaga (mana|apa)|instansi (mana|apa))\b",
+    re.I,
+)
+_WHEN_Q = re.compile(r"\b(when|what (date|year|day)|kapan|tanggal (berapa|apa)|tahun (berapa|kapan))\b", re.I)
+_NUMBER = re.compile(
+    r"\d|\b(satu|dua|tiga|empat|lima|enam|tujuh|delapan|sembilan|sepuluh|puluh|ratus|ribu|juta|one|two|three|"
+    r"four|five|six|seven|eight|nine|ten|hundred|thousand|million)\b",
+    re.I,
+)
+_ACRONYM = re.compile(r"\b(?=\w*[A-Z]\w*[A-Z0-9])[A-Za-z][A-Za-z0-9]{1,7}\b")
+_DATE = re.compile(
+    r"\b(1[89]\d\d|20\d\d)\b|\b(januari|februari|maret|april|mei|juni|juli|agustus|september|oktober|"
+    r"november|desember|january|february|march|may|june|july|august|october|december|senin|selasa|rabu|kamis|"
+    r"jumat|sabtu|minggu|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
+    re.I,
+)
+
+
+def expected_type(question: str) -> str | None:
+    """``"quantity"``, ``"who"``, ``"when"`` or ``None`` for other questions."""
+    if _WHEN_Q.search(question):
+        return "when"
+    if _QUANTITY_Q.search(question):
+        return "quantity"
+    if _WHO_Q.search(question):
+        return "who"
+    return None
+
+
+def type_matches(kind: str, sentence: str) -> bool:
+    """Whether ``sentence`` contains the kind of answer ``kind`` asks for."""
+    if kind == "quantity":
+        return bool(_NUMBER.search(sentence))
+    if kind == "when":
+        return bool(_DATE.search(sentence))
+    return len(_ACRONYM.findall(sentence)) >= 2
+
 
 ABSTAIN_MESSAGES: dict[Lang, str] = {
     "en": "The sources do not answer this question. The closest passages are listed below.",
@@ -158,13 +211,31 @@ class Answerer:
         words = [w for w in self.analyzer.words(question) if w not in self.analyzer.stopwords]
         return [(w, set(self.analyzer.stems(w))) for w in dict.fromkeys(words)]
 
-    def _overlap(self, content: list[tuple[str, set[str]]], sentence: Sentence) -> float:
-        if not content:
-            return 0.0
+    def _tokens(self, sentence: Sentence) -> set[str]:
         tokens = set(self.analyzer.analyse(sentence.text, sentence.lang))
         tokens.update(self.analyzer.words(sentence.text))
-        hits = sum(1 for word, stems in content if word in tokens or stems & tokens)
-        return hits / len(content)
+        return tokens
+
+    def _overlap(self, content: list[tuple[str, set[str]]], row: int) -> float:
+        """Share of question words in the sentence; words found only in the sentence before count half.
+
+        The previous sentence is context: "The results ... of the Tokutei Ginou program" followed
+        by "The involvement of ... BP2MI, and LPK" answers a question naming the programme.
+        """
+        if not content:
+            return 0.0
+        sentence = self.index.sentences[row]
+        tokens = self._tokens(sentence)
+        previous: set[str] = set()
+        if row > 0 and self.index.sentences[row - 1].doc_id == sentence.doc_id:
+            previous = self._tokens(self.index.sentences[row - 1])
+        score = 0.0
+        for word, stems in content:
+            if word in tokens or stems & tokens:
+                score += 1.0
+            elif word in previous or stems & previous:
+                score += 0.5
+        return score / len(content)
 
     def _dense(self, analysis: QueryAnalysis, row: int) -> float:
         if not analysis.vectors:
@@ -176,13 +247,27 @@ class Answerer:
             values.append(min(1.0, max(0.0, (cosine - lo) / (hi - lo))))
         return float(np.mean(values))
 
+    def _dense_passage(self, analysis: QueryAnalysis, passage: Passage) -> float:
+        """Calibrated dense similarity of the whole passage (its chunk vector) to the query."""
+        if not analysis.vectors:
+            return 0.0
+        row = passage.row
+        values = []
+        for embedder_id, query in analysis.vectors.items():
+            cosine = float(self.index.chunk_vectors[embedder_id][row] @ query)
+            lo, hi = DENSE_ANCHORS.get(embedder_id, DEFAULT_ANCHORS)
+            values.append(min(1.0, max(0.0, (cosine - lo) / (hi - lo))))
+        return float(np.mean(values))
+
     def score_sentences(self, analysis: QueryAnalysis, passages: Sequence[Passage]) -> list[ScoredSentence]:
         """Every sentence of ``passages`` with its support, best first (each sentence once)."""
         content = self._content_words(analysis.text)
+        kind = expected_type(analysis.text)
         dense_share = DENSE_SHARE if analysis.vectors else 0.0
         seen: set[int] = set()
         scored: list[ScoredSentence] = []
         for rank, passage in enumerate(passages, start=1):
+            passage_dense = self._dense_passage(analysis, passage)
             rows = self.index.sentence_rows(passage.chunk)
             for row in range(rows.start, rows.stop):
                 if row in seen:
@@ -190,10 +275,19 @@ class Answerer:
                 seen.add(row)
                 sentence = self.index.sentences[row]
                 dense = self._dense(analysis, row)
-                overlap = self._overlap(content, sentence)
+                overlap = self._overlap(content, row)
+                if dense_share:
+                    # Shared words without semantic agreement are coincidence ("cultural
+                    # capital" for "the capital of France"): overlap counts in proportion
+                    # to the dense support of the sentence or of its passage, up to OVERLAP_GATE.
+                    topical = max(dense, passage_dense)
+                    overlap *= min(1.0, topical / OVERLAP_GATE)
                 support = dense_share * dense + (1 - dense_share) * overlap
                 if len(sentence.text.split()) < MIN_WORDS:
                     support *= 0.5
+                if kind is not None:
+                    support *= TYPE_BONUS if type_matches(kind, sentence.text) else TYPE_MISS
+                support = min(1.0, support)
                 scored.append(ScoredSentence(sentence, row, passage, rank, support, dense, overlap))
         # A small prior for the passage's retrieval rank breaks ties toward fused evidence.
         scored.sort(key=lambda s: (-(s.support + 0.02 / s.passage_rank), s.row))
@@ -206,8 +300,14 @@ class Answerer:
                 return True
         return False
 
-    def select(self, scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:
-        """The best sentence plus up to ``max_sentences - 1`` close, non-duplicate ones."""
+    def select(self, scored: Sequence[ScoredSentence], kind: str | None = None) -> list[ScoredSentence]:
+        """The best sentence plus up to ``max_sentences - 1`` close, non-duplicate ones.
+
+        When the question expects an answer type (a number, a date, named actors) that none of
+        the chosen sentences has, the best sentence of the retrieved passages that has it is
+        added: the top sentence often gives the topic ("...selecting ... Indonesian migrant
+        workers") while the actors are named one sentence away.
+        """
         if not scored:
             return []
         chosen = [scored[0]]
@@ -219,6 +319,10 @@ class Answerer:
             if any(self._duplicate(candidate.row, c.row) for c in chosen):
                 continue
             chosen.append(candidate)
+        if kind is not None and not any(type_matches(kind, c.sentence.text) for c in chosen):
+            typed = [c for c in scored if type_matches(kind, c.sentence.text) and c.support >= TYPED_FLOOR]
+            if typed and not any(self._duplicate(typed[0].row, c.row) for c in chosen):
+                chosen = chosen[: self.max_sentences - 1] + [typed[0]]
         return chosen
 
     # --- answer --------------------------------------------------------------------------
@@ -260,7 +364,7 @@ class Answerer:
             text = ABSTAIN_MESSAGES[lang]
             abstained = True
         else:
-            chosen = self.select(scored)
+            chosen = self.select(scored, expected_type(question))
             citations = [self._citation(i, item) for i, item in enumerate(chosen, start=1)]
             text = " ".join(f"{display_text(item.sentence.text)} [{c.marker}]" for item, c in zip(chosen, citations, strict=True))
             abstained = False

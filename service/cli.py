@@ -276,6 +276,33 @@ def show(
         sys.stdout.write("\n")
 
 
+@app.command("eval")
+def eval_command(
+    gold: Annotated[Path, typer.Option(help="Gold JSONL file.")] = Path("eval/gold.jsonl"),
+    configs: Annotated[
+        list[str] | None, typer.Option("--config", "-c", help="Encoder set, e.g. e5-small+use-m3 (repeatable).")
+    ] = None,
+    modes: Annotated[list[str] | None, typer.Option("--mode", "-m", help="Mode (repeatable; default all).")] = None,
+    out: Annotated[Path, typer.Option(help="Report directory.")] = Path("eval/out"),
+    work_dir: Annotated[Path, typer.Option(help="Where per-config indexes are cached.")] = Path("var/eval-indexes"),
+) -> None:
+    """Run the gold set for every encoder set and mode; write report.md/.json and a recall chart."""
+    from eval.runner import DEFAULT_CONFIGS, markdown_table, run, write_report
+    from indexer.settings import MODES
+
+    with _domain_errors():
+        settings = _settings()
+        chosen_modes = modes or list(MODES)
+        bad = [m for m in chosen_modes if m not in MODES]
+        if bad:
+            raise ConfigError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
+        report = run(settings, gold, configs or list(DEFAULT_CONFIGS), chosen_modes, work_dir,
+                     log=lambda line: sys.stderr.write(line + "\n"))
+        written = write_report(report, out)
+    typer.echo(markdown_table(report))
+    typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -36,6 +36,7 @@ class Passage:
     """A retrieved chunk with its fused score and its rank (1-based) under each signal."""
 
     chunk: Chunk
+    row: int
     title: str
     source: str
     score: float
@@ -168,6 +169,7 @@ class Retriever:
             passages.append(
                 Passage(
                     chunk=chunk,
+                    row=row,
                     title=doc.title,
                     source=doc.source,
                     score=fused[row],

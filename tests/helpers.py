@@ -1,0 +1,74 @@
+"""Constants and helpers shared by the test modules (imported as ``helpers``)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from indexer.chunks import ChunkerConfig
+from indexer.documents import Document
+from indexer.language import Lang
+from indexer.pipeline import IndexReport, build_index
+from indexer.settings import Settings
+from indexer.tokens import TokenCounter, get_counter
+from service.engine import chunker_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CORPUS_DIR = REPO_ROOT / "corpus"
+CORPUS_FILES = sorted(
+    p for p in CORPUS_DIR.iterdir() if p.is_file() and not p.name.endswith(".meta.json") and not p.name.startswith(".")
+)
+CORPUS_IDS = [p.name for p in CORPUS_FILES]
+
+METI = "meti-japan-internship-program"
+TOKUTEI = "tokutei-ginou-bilateral-cooperation"
+KEMNAKER = "kemnaker-im-japan-magang-2024"
+
+
+class ExplicitSettings(Settings):
+    """Settings that read neither ``TANYA_*`` variables nor ``.env``: only what the test passes."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, **_sources):  # type: ignore[no-untyped-def, override]
+        return (init_settings,)
+
+
+def make_settings(index_dir: Path, **overrides: object) -> Settings:
+    """Settings from explicit values only (fake embedder unless overridden)."""
+    values: dict[str, object] = {"index_dir": index_dir, "embedders": ["fake"]}
+    values.update(overrides)
+    return ExplicitSettings(**values)  # type: ignore[arg-type]
+
+
+def run_build(
+    paths: Sequence[Path],
+    settings: Settings,
+    embedders: Sequence[object],
+    counter: TokenCounter | None = None,
+    chunker: ChunkerConfig | None = None,
+) -> IndexReport:
+    """``build_index`` with the values taken from ``settings``."""
+    return build_index(
+        list(paths),
+        settings.index_dir,
+        embedders,  # type: ignore[arg-type]
+        counter or get_counter(None),
+        chunker or chunker_config(settings),
+        settings.max_file_bytes,
+        settings.embed_batch_size,
+        None,
+    )
+
+
+def doc_from_text(text: str, lang: Lang = "en", doc_id: str = "synthetic", fmt: str = "txt") -> Document:
+    """An in-memory document (for chunker tests)."""
+    return Document(
+        doc_id=doc_id,
+        source=f"{doc_id}.{fmt}",
+        title=doc_id,
+        lang=lang,
+        text=text,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        format=fmt,
+    )
