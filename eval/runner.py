@@ -48,7 +48,7 @@ def apply_threshold(results: Sequence[ItemResult], threshold: float) -> list[Ite
 def threshold_sweep(results: Sequence[ItemResult], step: float = 0.02) -> list[dict[str, float]]:
     """Abstention precision/recall, false abstention and answer hit for each threshold."""
     rows = []
-    steps = int(round(1 / step))
+    steps = round(1 / step)
     for i in range(steps + 1):
         threshold = round(i * step, 4)
         applied = apply_threshold(results, threshold)

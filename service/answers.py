@@ -322,7 +322,7 @@ class Answerer:
         if kind is not None and not any(type_matches(kind, c.sentence.text) for c in chosen):
             typed = [c for c in scored if type_matches(kind, c.sentence.text) and c.support >= TYPED_FLOOR]
             if typed and not any(self._duplicate(typed[0].row, c.row) for c in chosen):
-                chosen = chosen[: self.max_sentences - 1] + [typed[0]]
+                chosen = [*chosen[: self.max_sentences - 1], typed[0]]
         return chosen
 
     # --- answer --------------------------------------------------------------------------

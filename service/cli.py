@@ -296,8 +296,10 @@ def eval_command(
         bad = [m for m in chosen_modes if m not in MODES]
         if bad:
             raise ConfigError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
-        report = run(settings, gold, configs or list(DEFAULT_CONFIGS), chosen_modes, work_dir,
-                     log=lambda line: sys.stderr.write(line + "\n"))
+        def log(line: str) -> None:
+            sys.stderr.write(line + "\n")
+
+        report = run(settings, gold, configs or list(DEFAULT_CONFIGS), chosen_modes, work_dir, log=log)
         written = write_report(report, out)
     typer.echo(markdown_table(report))
     typer.echo("wrote " + ", ".join(str(p) for p in written))

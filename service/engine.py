@@ -91,7 +91,7 @@ class Engine:
         chosen = mode or self.settings.mode
         if chosen not in MODES:
             raise InvalidQueryError(f"unknown mode {chosen!r}; choose one of {', '.join(MODES)}")
-        return chosen  # type: ignore[return-value]
+        return chosen
 
     def _top_k(self, top_k: int | None) -> int:
         k = self.settings.top_k if top_k is None else top_k

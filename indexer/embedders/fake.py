@@ -9,6 +9,7 @@ tests that judge quality.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Sequence
 
@@ -32,7 +33,7 @@ class FakeEmbedder:
     def _vector(self, text: str) -> np.ndarray:
         vector = np.zeros(self.dim, dtype=np.float32)
         words = [w.lower() for w in _WORD.findall(text)]
-        for gram in words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]:
+        for gram in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
             digest = hashlib.blake2b(gram.encode(), digest_size=8).digest()
             bucket = int.from_bytes(digest[:4], "little") % self.dim
             sign = 1.0 if digest[4] % 2 == 0 else -1.0

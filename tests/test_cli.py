@@ -1,0 +1,280 @@
+"""The ``tanya`` command line (typer app) with the fake embedder, through click's CliRunner.
+
+With the installed click (8.2+), ``result.stdout`` and ``result.stderr`` are captured
+separately and ``result.output`` interleaves both.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from helpers import KEMNAKER, METI, TOKUTEI
+from service.cli import app
+
+CONTRACT_KEYS = {"question", "answer", "abstained", "confidence", "citations", "mode", "timings_ms"}
+CITATION_KEYS = {
+    "marker", "doc_id", "title", "source", "chunk_id", "text", "start", "end", "highlight", "score", "lang",
+}
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """TANYA_* variables for a fast CLI: fake embedder, index under tmp_path. Returns the index dir."""
+    index_dir = tmp_path / "cli-index"
+    monkeypatch.setenv("TANYA_EMBEDDERS", "fake")
+    monkeypatch.setenv("TANYA_INDEX_DIR", str(index_dir))
+    return index_dir
+
+
+@pytest.fixture
+def indexed(runner: CliRunner, cli_env: Path, corpus_copy: Path) -> Path:
+    """An index of the corpus copy, built through the CLI. Returns the corpus copy."""
+    result = runner.invoke(app, ["index", str(corpus_copy)])
+    assert result.exit_code == 0, result.output
+    return corpus_copy
+
+
+def _error_line(result) -> str:
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+# --- index -----------------------------------------------------------------------------------------
+def test_index_twice_second_run_embeds_nothing(runner: CliRunner, cli_env: Path, corpus_copy: Path) -> None:
+    first = runner.invoke(app, ["index", str(corpus_copy)])
+    assert first.exit_code == 0, first.output
+    assert "indexed 3 documents" in first.stdout
+    assert cli_env.is_symlink()
+    second = runner.invoke(app, ["index", str(corpus_copy)])
+    assert second.exit_code == 0, second.output
+    assert "up to date" in second.stdout and "nothing embedded" in second.stdout
+
+
+def test_index_json_reports_reuse(runner: CliRunner, cli_env: Path, corpus_copy: Path) -> None:
+    first = json.loads(runner.invoke(app, ["index", str(corpus_copy), "--json"]).stdout)
+    assert first["changed"] is True and sorted(first["embedded_documents"]) == sorted([KEMNAKER, METI, TOKUTEI])
+    assert first["texts_embedded"] > 0
+    result = runner.invoke(app, ["index", str(corpus_copy), "--json"])
+    assert result.exit_code == 0, result.output
+    second = json.loads(result.stdout)
+    assert second["changed"] is False
+    assert second["texts_embedded"] == 0 and second["embedded_documents"] == []
+    assert second["build_id"] == first["build_id"]
+    assert "up to date" in second["summary"]
+
+
+def test_index_dir_option_overrides_the_environment(runner: CliRunner, cli_env: Path, corpus_copy: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    result = runner.invoke(app, ["index", str(corpus_copy), "--index-dir", str(other)])
+    assert result.exit_code == 0, result.output
+    assert (other / "manifest.json").is_file()
+    assert not cli_env.exists()
+
+
+def test_index_warns_about_skipped_files_on_stderr(runner: CliRunner, cli_env: Path, corpus_copy: Path) -> None:
+    (corpus_copy / "broken.txt").write_bytes(b"\x00\x01binary")
+    result = runner.invoke(app, ["index", str(corpus_copy), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [Path(s["path"]).name for s in report["skipped"]] == ["broken.txt"]
+    assert any(line.startswith("warning:") and "broken.txt" in line for line in result.stderr.splitlines())
+
+
+def test_index_without_documents_fails(runner: CliRunner, cli_env: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["index", str(empty)])
+    assert result.exit_code == 1
+    assert "no readable" in _error_line(result)
+    assert result.stdout == ""
+
+
+def test_unknown_embedder_setting_is_a_domain_error(runner: CliRunner, cli_env: Path, corpus_copy: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TANYA_EMBEDDERS", "no-such-model")
+    result = runner.invoke(app, ["index", str(corpus_copy)])
+    assert result.exit_code == 1
+    assert "no-such-model" in _error_line(result)
+
+
+def test_invalid_setting_is_a_domain_error(runner: CliRunner, cli_env: Path, corpus_copy: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TANYA_CHUNK_MAX_TOKENS", "3")
+    result = runner.invoke(app, ["index", str(corpus_copy)])
+    assert result.exit_code == 1
+    assert "TANYA_CHUNK_MAX_TOKENS" in _error_line(result)
+
+
+# --- ask ----------------------------------------------------------------------------------------------
+def test_ask_json_follows_the_contract(runner: CliRunner, indexed: Path) -> None:
+    result = runner.invoke(app, ["ask", "Who selects Tokutei Ginou workers?", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    payload = json.loads(lines[0])
+    assert CONTRACT_KEYS <= set(payload)
+    assert payload["question"] == "Who selects Tokutei Ginou workers?"
+    assert payload["mode"] == "hybrid"
+    assert payload["citations"], "answers and abstentions both list passages"
+    for citation in payload["citations"]:
+        assert CITATION_KEYS <= set(citation)
+        source = (indexed / citation["source"]).read_text(encoding="utf-8")
+        assert source[citation["start"] : citation["end"]] == citation["text"]
+    if not payload["abstained"]:
+        assert "[1]" in payload["answer"]
+
+
+def test_ask_options(runner: CliRunner, indexed: Path) -> None:
+    result = runner.invoke(app, ["ask", "Berapa target peserta magang?", "--json", "--mode", "lexical", "-k", "2"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["mode"] == "lexical"
+    assert all(set(c["ranks"]) == {"bm25"} for c in payload["citations"])
+
+
+def test_ask_human_output(runner: CliRunner, indexed: Path) -> None:
+    result = runner.invoke(app, ["ask", "Berapa target peserta magang ke Jepang?", "--mode", "lexical"])
+    assert result.exit_code == 0, result.output
+    assert "Sources:" in result.stdout or "Closest passages:" in result.stdout
+    assert "»" in result.stdout and "«" in result.stdout
+
+
+def test_ask_batch_reads_stdin_and_skips_blank_lines(runner: CliRunner, indexed: Path) -> None:
+    questions = "Who selects Tokutei Ginou workers?\n   \nBerapa target peserta magang ke Jepang?\n"
+    result = runner.invoke(app, ["ask", "--json", "-"], input=questions)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    payloads = [json.loads(line) for line in lines]
+    assert [p["question"] for p in payloads] == [
+        "Who selects Tokutei Ginou workers?",
+        "Berapa target peserta magang ke Jepang?",
+    ]
+    assert all(CONTRACT_KEYS <= set(p) for p in payloads)
+
+
+def test_ask_batch_reports_failed_questions(runner: CliRunner, indexed: Path) -> None:
+    questions = "Who selects Tokutei Ginou workers?\n" + "x" * 1200 + "\n"
+    result = runner.invoke(app, ["ask", "--json", "-"], input=questions)
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 2
+    assert "answer" in lines[0]
+    assert lines[1]["error"]["title"] == "Invalid question"
+    assert "1 question(s) failed" in _error_line(result)
+
+
+def test_ask_empty_question_is_a_domain_error(runner: CliRunner, indexed: Path) -> None:
+    result = runner.invoke(app, ["ask", "   "])
+    assert result.exit_code == 1
+    assert "empty" in _error_line(result)
+
+
+def test_ask_unknown_mode_exits_1(runner: CliRunner, indexed: Path) -> None:
+    result = runner.invoke(app, ["ask", "Who selects workers?", "--mode", "semantic"])
+    assert result.exit_code == 1
+    assert "semantic" in _error_line(result)
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("top_k", ["99", "0", "abc"])
+def test_ask_top_k_out_of_range_is_a_usage_error(runner: CliRunner, indexed: Path, top_k: str) -> None:
+    result = runner.invoke(app, ["ask", "Who selects workers?", "--top-k", top_k])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+
+
+def test_unknown_option_is_a_usage_error(runner: CliRunner, indexed: Path) -> None:
+    result = runner.invoke(app, ["ask", "Who?", "--no-such-option"])
+    assert result.exit_code == 2
+
+
+def test_missing_argument_is_a_usage_error(runner: CliRunner, cli_env: Path) -> None:
+    assert runner.invoke(app, ["ask"]).exit_code == 2
+    assert runner.invoke(app, ["show"]).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["ask", "Who selects workers?"], ["search", "workers"], ["show", "anything"], ["ask", "-"]],
+)
+def test_no_index_exits_1_with_one_error_line(runner: CliRunner, cli_env: Path, args: list[str]) -> None:
+    result = runner.invoke(app, args, input="a question\n")
+    assert result.exit_code == 1
+    line = _error_line(result)
+    assert "no index" in line and "tanya index" in line
+    assert result.stdout == ""
+
+
+def test_mismatched_index_exits_1(runner: CliRunner, indexed: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TANYA_CHUNK_MAX_TOKENS", "64")
+    result = runner.invoke(app, ["ask", "Who selects workers?"])
+    assert result.exit_code == 1
+    assert "chunk" in _error_line(result)
+
+
+# --- search ---------------------------------------------------------------------------------------
+def test_search_json(runner: CliRunner, indexed: Path) -> None:
+    result = runner.invoke(app, ["search", "BP2MI LPK", "--json", "--top-k", "3"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["query"] == "BP2MI LPK"
+    assert 1 <= len(payload["results"]) <= 3
+    for hit in payload["results"]:
+        assert {"doc_id", "chunk_id", "text", "start", "end", "score", "ranks", "lang", "section"} <= set(hit)
+        assert set(hit["ranks"]) == {"bm25", "fake"}
+        source = (indexed / hit["source"]).read_text(encoding="utf-8")
+        assert source[hit["start"] : hit["end"]] == hit["text"]
+    assert payload["results"][0]["doc_id"] == TOKUTEI
+
+
+def test_search_human_output(runner: CliRunner, indexed: Path) -> None:
+    result = runner.invoke(app, ["search", "zzzqx", "--mode", "lexical"])
+    assert result.exit_code == 0, result.output
+    assert "No passage matches." in result.stdout
+    result = runner.invoke(app, ["search", "BP2MI", "--mode", "lexical"])
+    assert "1. " in result.stdout and "bm25 #1" in result.stdout
+
+
+# --- show -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("doc_id", [KEMNAKER, METI, TOKUTEI])
+def test_show_prints_the_exact_document_text(runner: CliRunner, indexed: Path, doc_id: str) -> None:
+    source = next(p for p in indexed.iterdir() if p.name.split(".")[0] == doc_id)
+    text = source.read_text(encoding="utf-8")
+    result = runner.invoke(app, ["show", doc_id])
+    assert result.exit_code == 0, result.output
+    # The text, plus one newline when the file does not end with one (metadata goes to stderr).
+    assert result.stdout == (text if text.endswith("\n") else text + "\n")
+    assert f"doc_id: {doc_id}" in result.stderr
+
+
+def test_show_json(runner: CliRunner, indexed: Path) -> None:
+    result = runner.invoke(app, ["show", TOKUTEI, "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["doc_id"] == TOKUTEI
+    assert record["text"] == (indexed / "tokutei-ginou-bilateral-cooperation.md").read_text(encoding="utf-8")
+    assert record["title"].startswith("Tokutei Ginou")
+    assert record["languages"] == ["id", "en"]
+
+
+def test_show_unknown_document(runner: CliRunner, indexed: Path) -> None:
+    result = runner.invoke(app, ["show", "no-such-doc"])
+    assert result.exit_code == 1
+    assert "no-such-doc" in _error_line(result)
+    assert result.stdout == ""
+
+
+def test_no_arguments_shows_help(runner: CliRunner) -> None:
+    result = runner.invoke(app, [])
+    assert result.exit_code in (0, 2)
+    assert "index" in result.output and "ask" in result.output
