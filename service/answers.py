@@ -38,6 +38,7 @@ DEFAULT_ANCHORS = (0.2, 0.7)
 DUPLICATE_COSINE: dict[str, float] = {"e5-small": 0.93, "use-m3": 0.80}
 DEFAULT_DUPLICATE_COSINE = 0.9
 DENSE_SHARE = 0.6  # weight of the dense part of the support; the rest is word overlap
+CROSS_LINGUAL_SHARE = 0.9  # weight of the dense part for a sentence in another language
 OVERLAP_GATE = 0.25  # dense support at which word overlap counts fully
 MIN_WORDS = 4  # headings and keyword stubs rarely answer anything
 SELECT_MARGIN = 0.15  # extra sentences must be this close to the best one
@@ -263,6 +264,7 @@ class Answerer:
         """Every sentence of ``passages`` with its support, best first (each sentence once)."""
         content = self._content_words(analysis.text)
         kind = expected_type(analysis.text)
+        question_lang = detect_language(analysis.text, fallback="en")
         dense_share = DENSE_SHARE if analysis.vectors else 0.0
         seen: set[int] = set()
         scored: list[ScoredSentence] = []
@@ -283,6 +285,10 @@ class Answerer:
                     topical = max(dense, passage_dense)
                     overlap *= min(1.0, topical / OVERLAP_GATE)
                 support = dense_share * dense + (1 - dense_share) * overlap
+                if sentence.lang != question_lang:
+                    # Across languages the question's words cannot appear in the sentence;
+                    # judge such sentences on the dense similarity alone.
+                    support = max(support, CROSS_LINGUAL_SHARE * dense)
                 if len(sentence.text.split()) < MIN_WORDS:
                     support *= 0.5
                 if kind is not None:
