@@ -26,6 +26,7 @@ from indexer.store import (
     IndexData,
     check_compatible,
     document_fingerprint,
+    metadata_hash,
     load_index,
     write_index,
 )
@@ -125,9 +126,11 @@ def build_index(
         raise NoDocumentsError(f"no readable .txt/.md/.html/.pdf document under {where}; the index was left as it was")
     infos = embedder_infos(embedders)
     previous, reason = _previous(index_dir, infos, chunker)
-    old_fingerprints = {}
+    old_fingerprints: dict[str, str] = {}
+    old_metadata: dict[str, str] = {}
     if previous is not None:
         old_fingerprints = {d["doc_id"]: d["fingerprint"] for d in previous.manifest.get("documents", [])}
+        old_metadata = {d["doc_id"]: d.get("metadata_hash", "") for d in previous.manifest.get("documents", [])}
 
     reuse = [d for d in documents if previous is not None and old_fingerprints.get(d.doc_id) == document_fingerprint(d)]
     reused_ids = {d.doc_id for d in reuse}
@@ -136,7 +139,10 @@ def build_index(
     report = IndexReport(
         index_dir=str(index_dir),
         build_id=previous.build_id if previous else "",
-        changed=bool(fresh or removed or previous is None),
+        # A sidecar edit alone (date, description...) reuses every vector but still needs a new build.
+        changed=bool(
+            fresh or removed or previous is None or any(old_metadata.get(d.doc_id) != metadata_hash(d) for d in reuse)
+        ),
         documents=len(documents),
         reused_documents=[d.doc_id for d in reuse],
         embedded_documents=[d.doc_id for d in fresh],

@@ -121,6 +121,14 @@ def document_fingerprint(doc: Document) -> str:
     return f"{doc.sha256}:{doc.title}:{doc.lang}:{doc.format}"
 
 
+def metadata_hash(doc: Document) -> str:
+    """Hash of everything recorded about a document except its text (sidecar edits change it)."""
+    import hashlib
+
+    record = {k: v for k, v in doc.to_record().items() if k != "text"}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
 def build_manifest(data: IndexData, build_id: str) -> dict[str, Any]:
     """The manifest describing ``data``."""
     per_doc_chunks: dict[str, int] = {}
@@ -145,6 +153,7 @@ def build_manifest(data: IndexData, build_id: str) -> dict[str, Any]:
                 "source": doc.source,
                 "sha256": doc.sha256,
                 "fingerprint": document_fingerprint(doc),
+                "metadata_hash": metadata_hash(doc),
                 "chunks": per_doc_chunks.get(doc.doc_id, 0),
             }
             for doc in data.documents.values()
@@ -202,8 +211,11 @@ def _swap_link(index_dir: Path, target: Path) -> None:
 
 def _prune(builds: Path, keep: Path) -> None:
     """Delete all but the newest ``KEEP_BUILDS`` complete builds, and stale partial ones."""
-    complete = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(".partial")),
-                      key=lambda p: p.name)
+    # Newest last by modification time: names made within one second differ only by a random suffix.
+    complete = sorted(
+        (p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(".partial")),
+        key=lambda p: (p.stat().st_mtime_ns, p.name),
+    )
     for old in complete[:-KEEP_BUILDS]:
         if old != keep:
             shutil.rmtree(old, ignore_errors=True)
@@ -256,10 +268,11 @@ def load_index(
     index_dir: Path, embedders: list[EmbedderInfo] | None = None, chunker: ChunkerConfig | None = None
 ) -> IndexData:
     """Load the current build; with ``embedders``/``chunker`` given, refuse a mismatching index."""
-    manifest = read_manifest(index_dir)
+    # Resolve the link once, so that a swap during loading cannot mix two builds.
+    root = index_dir.resolve()
+    manifest = read_manifest(root)
     if embedders is not None and chunker is not None:
         check_compatible(manifest, embedders, chunker, index_dir)
-    root = index_dir.resolve()
     try:
         import faiss
 

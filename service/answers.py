@@ -358,7 +358,7 @@ class Answerer:
         lang = detect_language(question, fallback="en")
         scored = self.score_sentences(analysis, passages)
         confidence = scored[0].support if scored else 0.0
-        if confidence < self.threshold:
+        if not scored or confidence < self.threshold:
             # Abstain, but show the closest passage(s) with their best sentence.
             closest: list[ScoredSentence] = []
             for item in scored:

@@ -271,8 +271,9 @@ def show(
         return
     meta = [f"{k}: {v}" for k, v in doc.to_record().items() if k not in ("text", "extra") and v not in (None, "", [])]
     sys.stderr.write("\n".join(meta) + "\n\n")
+    # Exactly the text citation offsets refer to; a newline is added only for a terminal.
     sys.stdout.write(doc.text)
-    if not doc.text.endswith("\n"):
+    if sys.stdout.isatty() and not doc.text.endswith("\n"):
         sys.stdout.write("\n")
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-
 from helpers import CORPUS_DIR, make_settings, run_build
+
 from indexer.chunks import ChunkerConfig
 from indexer.embedders.fake import FakeEmbedder
 from indexer.pipeline import IndexReport

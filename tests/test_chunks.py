@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
-
 from helpers import CORPUS_FILES, CORPUS_IDS, METI, TOKUTEI, doc_from_text
+
 from indexer.chunks import ChunkerConfig, chunk_document
 from indexer.documents import Document, read_document
 
@@ -36,7 +37,7 @@ def _check_chunks(doc: Document, counter, config: ChunkerConfig) -> None:
     for chunk in chunks:
         seen.update(range(chunk.first_sentence, chunk.last_sentence + 1))
     assert seen == set(range(len(sentences)))
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in pairwise(chunks):
         assert b.first_sentence > a.first_sentence
         assert b.last_sentence > a.last_sentence
         assert b.first_sentence <= a.last_sentence + 1
@@ -57,7 +58,7 @@ def test_corpus_chunks_with_other_overlaps(path: Path, overlap: int, counter) ->
 def test_no_overlap_means_disjoint_chunks(counter) -> None:
     doc = _read(next(p for p in CORPUS_FILES if p.name.startswith("kemnaker")))
     _, chunks = chunk_document(doc, counter, ChunkerConfig(max_tokens=64, overlap_sentences=0))
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in pairwise(chunks):
         assert b.first_sentence == a.last_sentence + 1
         assert b.start > a.end
 
@@ -67,7 +68,7 @@ def test_overlap_shares_a_sentence_when_there_is_room(counter) -> None:
     doc = doc_from_text(text)
     _, chunks = chunk_document(doc, counter, ChunkerConfig(max_tokens=40, overlap_sentences=1))
     assert len(chunks) > 2
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in pairwise(chunks):
         assert b.first_sentence == a.last_sentence  # exactly one shared sentence
 
 

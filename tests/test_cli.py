@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import KEMNAKER, METI, TOKUTEI
 from typer.testing import CliRunner
 
-from helpers import KEMNAKER, METI, TOKUTEI
 from service.cli import app
 
 CONTRACT_KEYS = {"question", "answer", "abstained", "confidence", "citations", "mode", "timings_ms"}
@@ -121,12 +121,12 @@ def test_ask_json_follows_the_contract(runner: CliRunner, indexed: Path) -> None
     lines = result.stdout.splitlines()
     assert len(lines) == 1
     payload = json.loads(lines[0])
-    assert CONTRACT_KEYS <= set(payload)
+    assert set(payload) >= CONTRACT_KEYS
     assert payload["question"] == "Who selects Tokutei Ginou workers?"
     assert payload["mode"] == "hybrid"
     assert payload["citations"], "answers and abstentions both list passages"
     for citation in payload["citations"]:
-        assert CITATION_KEYS <= set(citation)
+        assert set(citation) >= CITATION_KEYS
         source = (indexed / citation["source"]).read_text(encoding="utf-8")
         assert source[citation["start"] : citation["end"]] == citation["text"]
     if not payload["abstained"]:
@@ -159,7 +159,7 @@ def test_ask_batch_reads_stdin_and_skips_blank_lines(runner: CliRunner, indexed:
         "Who selects Tokutei Ginou workers?",
         "Berapa target peserta magang ke Jepang?",
     ]
-    assert all(CONTRACT_KEYS <= set(p) for p in payloads)
+    assert all(set(p) >= CONTRACT_KEYS for p in payloads)
 
 
 def test_ask_batch_reports_failed_questions(runner: CliRunner, indexed: Path) -> None:
@@ -253,7 +253,7 @@ def test_show_prints_the_exact_document_text(runner: CliRunner, indexed: Path, d
     result = runner.invoke(app, ["show", doc_id])
     assert result.exit_code == 0, result.output
     # The text, plus one newline when the file does not end with one (metadata goes to stderr).
-    assert result.stdout == (text if text.endswith("\n") else text + "\n")
+    assert result.stdout == text
     assert f"doc_id: {doc_id}" in result.stderr
 
 

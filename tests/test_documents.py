@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from helpers import CORPUS_DIR, CORPUS_FILES, CORPUS_IDS, KEMNAKER, METI, TOKUTEI
+
 from indexer.documents import Document, discover, load_documents, make_doc_id, read_document
 from indexer.errors import DocumentError
 
@@ -49,7 +49,7 @@ def test_corpus_loads_all_three_documents_with_sidecar_metadata() -> None:
 
 
 def test_crlf_and_trailing_whitespace_are_kept(tmp_path: Path) -> None:
-    raw = "Line one.\r\nLine two.  \r\n\r\n".encode()
+    raw = b"Line one.\r\nLine two.  \r\n\r\n"
     (tmp_path / "crlf.txt").write_bytes(raw)
     doc = read_document(tmp_path / "crlf.txt", tmp_path, 10**6)
     assert doc.text.encode() == raw
@@ -306,6 +306,6 @@ def test_duplicate_doc_ids_skip_the_second_file(tmp_path: Path, caplog: pytest.L
 def test_sha256_identifies_the_raw_bytes(tmp_path: Path) -> None:
     import hashlib
 
-    raw = "Isi dokumen.".encode()
+    raw = b"Isi dokumen."
     (tmp_path / "x.txt").write_bytes(raw)
     assert read_document(tmp_path / "x.txt", tmp_path, 10**6).sha256 == hashlib.sha256(raw).hexdigest()

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from helpers import CORPUS_DIR, ExplicitSettings, run_build
+
 from indexer.settings import Settings
 from service.answers import ABSTAIN_MESSAGES
 from service.engine import Engine, load_embedders

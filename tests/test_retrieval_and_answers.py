@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from helpers import KEMNAKER, TOKUTEI, make_settings
+
 from indexer.embedders.fake import FakeEmbedder
 from indexer.errors import DocumentNotFoundError, InvalidQueryError
 from service.answers import ABSTAIN_MESSAGES, Answer, display_text
@@ -29,7 +29,7 @@ SIGNALS = {"lexical": {LEXICAL}, "dense": {"fake"}, "hybrid": {LEXICAL, "fake"}}
 
 def _check_citations(engine: Engine, payload: dict) -> None:
     for citation in payload["citations"]:
-        assert CITATION_KEYS <= set(citation), set(citation) ^ CITATION_KEYS
+        assert set(citation) >= CITATION_KEYS, set(citation) ^ CITATION_KEYS
         doc = engine.document(citation["doc_id"])
         assert doc.text[citation["start"] : citation["end"]] == citation["text"]
         highlight = citation["highlight"]
@@ -119,7 +119,7 @@ def test_answer_json_contract(fake_engine: Engine, mode: str, question: str) -> 
     answer = fake_engine.ask(question, mode=mode)
     assert isinstance(answer, Answer)
     payload = json.loads(json.dumps(answer.to_dict()))
-    assert CONTRACT_KEYS <= set(payload)
+    assert set(payload) >= CONTRACT_KEYS
     assert payload["question"] == question
     assert payload["mode"] == mode
     assert isinstance(payload["abstained"], bool)
@@ -170,12 +170,6 @@ def test_abstention_without_any_passage(fake_engine: Engine) -> None:
     assert answer.answer == ABSTAIN_MESSAGES["en"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="service/answers.py Answerer.answer: with abstain_threshold=0.0 (a valid setting) and no "
-    "retrieved passage, 'confidence < self.threshold' is 0.0 < 0.0 == False, so it returns "
-    "abstained=False with an empty answer and no citations",
-)
 def test_nothing_retrieved_always_abstains(fake_engine: Engine) -> None:
     assert fake_engine.settings.abstain_threshold == 0.0
     answer = fake_engine.ask("zzzqx qqqwv", mode="lexical")

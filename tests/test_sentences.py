@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from helpers import CORPUS_DIR, CORPUS_FILES, CORPUS_IDS, METI, TOKUTEI, doc_from_text
 
 from indexer.chunks import ChunkerConfig, chunk_document
 from indexer.documents import Document, read_document
 from indexer.sentences import Span, split_sentences, split_to_token_limit
-from helpers import CORPUS_DIR, CORPUS_FILES, CORPUS_IDS, METI, TOKUTEI, doc_from_text
 
 
 def _read(path: Path) -> Document:
@@ -93,7 +94,7 @@ def test_glued_english_indonesian_boundary_is_split(corpus_docs: dict[str, Docum
     assert "Skilled migrationPasar tenaga kerja" in doc.text
     sentences, _ = chunk_document(doc, counter, ChunkerConfig())
     texts = [s.text for s in sentences]
-    pairs = list(zip(texts, texts[1:], strict=False))
+    pairs = list(pairwise(texts))
     assert any(a.endswith("Skilled migration") and b.startswith("Pasar tenaga kerja") for a, b in pairs), texts
     # The split is for segmentation only: the two sentences are adjacent in the text.
     index = next(i for i, t in enumerate(texts) if t.endswith("Skilled migration"))
@@ -135,7 +136,7 @@ def test_split_to_token_limit_pieces_fit_and_are_exact(max_tokens: int, counter)
     pieces = split_to_token_limit(text, span, counter, max_tokens)
     assert len(pieces) > 1
     assert pieces[0].start == span.start and pieces[-1].end == span.end
-    for a, b in zip(pieces, pieces[1:], strict=False):
+    for a, b in pairwise(pieces):
         assert a.end <= b.start and text[a.end : b.start].isspace()
     for piece in pieces:
         assert counter.count(text[piece.start : piece.end]) <= max_tokens

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import KEMNAKER, METI, TOKUTEI, make_settings
+
 from indexer import store
 from indexer.chunks import ChunkerConfig
 from indexer.embedders.fake import FakeEmbedder
@@ -206,12 +206,6 @@ def test_sidecar_title_change_reembeds_the_document(corpus_copy, fake_settings, 
     assert load_index(fake_settings.index_dir).documents[METI].title == "A new title"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="indexer/pipeline.py build_index: a sidecar change to kind/date/description/languages[1:] "
-    "leaves the fingerprint unchanged, so report.changed is False, no build is written and the "
-    "index keeps the old metadata until some other document changes",
-)
 def test_sidecar_metadata_change_reaches_the_index(corpus_copy, fake_settings, fake_embedder, build) -> None:
     build([corpus_copy], fake_settings, [fake_embedder])
     sidecar = corpus_copy / "meti-japan-internship-program.txt.meta.json"
@@ -234,15 +228,39 @@ def test_changed_chunker_forces_a_full_rebuild(corpus_copy, fake_settings, fake_
     assert read_manifest(fake_settings.index_dir)["chunker"]["max_tokens"] == 64
 
 
-def test_old_builds_are_pruned(corpus_copy, fake_settings, fake_embedder, build) -> None:
+def test_old_builds_are_pruned(corpus_copy, fake_settings, fake_embedder, build, monkeypatch) -> None:
+    # Distinct, increasing timestamps so that build names sort in creation order.
+    ticks = iter(range(1000))
+    monkeypatch.setattr(store.time, "strftime", lambda fmt, *a: f"20990101T0000{next(ticks):02d}")
     path = corpus_copy / "kemnaker-im-japan-magang-2024.txt"
+    targets = []
     for i in range(4):
         path.write_text(f"Versi {i} dari dokumen ini untuk pengujian indeks.\n", encoding="utf-8")
         build([corpus_copy], fake_settings, [fake_embedder])
+        targets.append(fake_settings.index_dir.resolve())
     builds = _builds(fake_settings.index_dir)
-    assert len(builds) <= store.KEEP_BUILDS
-    assert fake_settings.index_dir.resolve() in [b.resolve() for b in builds]
-    assert not any(b.name.endswith(".partial") for b in builds)
+    assert [b.resolve() for b in builds] == targets[-store.KEEP_BUILDS :]  # the current and the previous one
+    assert load_index(fake_settings.index_dir).documents[KEMNAKER].text.startswith("Versi 3")
+
+
+def test_pruning_keeps_the_previous_build_within_one_second(
+    corpus_copy, fake_settings, fake_embedder, build, monkeypatch
+) -> None:
+    import uuid
+
+    # Four builds in the same second whose random suffixes happen to decrease.
+    monkeypatch.setattr(store.time, "strftime", lambda fmt, *a: "20990101T000000")
+    counter = iter(range(10_000, 0, -1))
+    monkeypatch.setattr(store.uuid, "uuid4", lambda: uuid.UUID(int=next(counter) << 96))
+    path = corpus_copy / "kemnaker-im-japan-magang-2024.txt"
+    targets = []
+    for i in range(4):
+        path.write_text(f"Versi {i} dari dokumen ini untuk pengujian indeks.\n", encoding="utf-8")
+        build([corpus_copy], fake_settings, [fake_embedder])
+        targets.append(fake_settings.index_dir.resolve())
+    remaining = {b.resolve() for b in _builds(fake_settings.index_dir)}
+    assert targets[-2] in remaining  # the build readers were using until the last swap
+    assert remaining == set(targets[-store.KEEP_BUILDS :])
 
 
 # --- mismatch ------------------------------------------------------------------------------------------
@@ -388,12 +406,6 @@ def test_two_embedders_are_stored_side_by_side(corpus_copy, fake_settings, build
     assert passages and all(set(p.ranks) == {"bm25", "fake", "other-fake"} for p in passages)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="indexer/store.py load_index reads manifest.json through the index_dir link, then resolves "
-    "the link again for the data files: a swap in between returns build B's data with build A's "
-    "manifest (and checks compatibility against A)",
-)
 def test_load_index_never_mixes_two_builds(corpus_copy, fake_settings, fake_embedder, build, monkeypatch) -> None:
     build([corpus_copy], fake_settings, [fake_embedder])
     first_target = os.readlink(fake_settings.index_dir)
@@ -406,9 +418,11 @@ def test_load_index_never_mixes_two_builds(corpus_copy, fake_settings, fake_embe
     store._swap_link(fake_settings.index_dir, fake_settings.index_dir.parent / first_target)
     real_read_manifest = store.read_manifest
 
+    link = fake_settings.index_dir
+
     def read_then_swap(index_dir: Path) -> dict[str, object]:
         manifest = real_read_manifest(index_dir)
-        store._swap_link(index_dir, index_dir.parent / second_target)
+        store._swap_link(link, link.parent / second_target)
         return manifest
 
     monkeypatch.setattr(store, "read_manifest", read_then_swap)
