@@ -21,7 +21,7 @@ from indexer.settings import Settings
 from indexer.tokens import get_counter
 from service.engine import Engine, chunker_config, load_embedders
 
-DEFAULT_CONFIGS = ("e5-small", "use-m3", "e5-small+use-m3")
+DEFAULT_CONFIGS = ("e5-small", "use-m3", "sentence-transformers:all-MiniLM-L6-v2", "e5-small+use-m3")
 
 
 def _config_dir(work_dir: Path, config: str, settings: Settings) -> Path:

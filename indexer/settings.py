@@ -64,10 +64,18 @@ class Settings(BaseSettings):
 
     # --- service (used by the HTTP app)
     host: str = "127.0.0.1"
-    port: int = 8000
-    log_questions: bool = False
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_questions: bool = Field(default=False, description="Log question text (off: questions are private)")
+    api_keys: Annotated[list[str], NoDecode] = Field(default=[], description="When set, /v1/* needs one of these")
+    rate_limit_per_minute: int = Field(default=0, ge=0, description="Requests per client per minute; 0 = off")
+    cors_origins: Annotated[list[str], NoDecode] = []
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    max_concurrency: int = Field(default=2, ge=1, description="Questions encoded/searched at once")
+    max_body_bytes: int = Field(default=16 * 1024, ge=256)
+    reload_poll_s: float = Field(default=2.0, ge=0, description="How often to look for a new index; 0 = never")
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
 
-    @field_validator("corpus_paths", "embedders", mode="before")
+    @field_validator("corpus_paths", "embedders", "api_keys", "cors_origins", mode="before")
     @classmethod
     def _lists_from_env(cls, value: object) -> object:
         return _split_list(value)

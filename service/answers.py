@@ -375,6 +375,7 @@ class Answerer:
             text = " ".join(f"{display_text(item.sentence.text)} [{c.marker}]" for item, c in zip(chosen, citations, strict=True))
             abstained = False
         timings = dict(analysis.timings_ms)
+        timings.update({f"encoder:{name}": ms for name, ms in analysis.encoder_ms.items()})
         timings["answer"] = (time.perf_counter() - started) * 1000
         return Answer(
             question=question,

@@ -277,6 +277,32 @@ def show(
         sys.stdout.write("\n")
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default 8000).")] = None,
+    index_dir: IndexDirOption = None,
+) -> None:
+    """Serve the HTTP API and the web page (uvicorn)."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.logs import configure_json_logging
+
+    with _domain_errors():
+        settings = _settings(index_dir)
+    configure_json_logging()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,  # the app logs every request itself, as JSON with its request id
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        proxy_headers=False,
+    )
+
+
 @app.command("eval")
 def eval_command(
     gold: Annotated[Path, typer.Option(help="Gold JSONL file.")] = Path("eval/gold.jsonl"),

@@ -67,6 +67,7 @@ class QueryAnalysis:
     tokens: list[str]
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    encoder_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,9 @@ class Retriever:
         if mode != "lexical":
             started = time.perf_counter()
             for embedder in self.embedders:
+                one = time.perf_counter()
                 analysis.vectors[embedder.id] = embedder.embed_queries([query])[0]
+                analysis.encoder_ms[embedder.id] = (time.perf_counter() - one) * 1000
             analysis.timings_ms["embed"] = (time.perf_counter() - started) * 1000
         return analysis
 

@@ -1,0 +1,88 @@
+"""``create_app(settings)``: the FastAPI application.
+
+The lifespan loads the encoders and the index once, then watches the index link and hot-
+reloads when ``tanya index`` swaps in a new build. Routes reach the engine only through
+the typed dependencies in ``service.deps``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from anyio import to_thread
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from indexer.settings import Settings
+from service.deps import Services
+from service.errors import install_error_handlers
+from service.holder import EngineHolder
+from service.limits import RateLimiter, Worker
+from service.metrics import Metrics
+from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from service.routes import STATIC_DIR, api, open_router
+
+log = logging.getLogger("tanya.service")
+
+
+async def _watch_index(services: Services) -> None:
+    """Reload when the index link points at a new build (e.g. after ``tanya index``)."""
+    interval = services.settings.reload_poll_s
+    while True:
+        await asyncio.sleep(interval)
+        if services.holder.changed_on_disk():
+            result = await to_thread.run_sync(services.holder.load)
+            services.metrics.reloads.labels(result="ok" if result.reloaded else "failed").inc()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app; the index is loaded when the app starts (lifespan)."""
+    metrics = Metrics()
+    services = Services(
+        settings=settings,
+        holder=EngineHolder(settings),
+        metrics=metrics,
+        worker=Worker(settings.max_concurrency, settings.request_timeout_s),
+        rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await to_thread.run_sync(services.holder.load)
+        metrics.observe_index(services.holder.engine)
+        watcher = asyncio.create_task(_watch_index(services)) if settings.reload_poll_s > 0 else None
+        try:
+            yield
+        finally:
+            if watcher:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+
+    app = FastAPI(
+        title="Tanya",
+        summary="Cited answers about Indonesian workers going to Japan (Tokutei Ginou, magang, METI internships)",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(open_router)
+    app.include_router(api)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outermost, so that every response (413 and errors included) gets a request id and is measured.
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,86 @@
+"""Typed FastAPI dependencies: the app's services, the current engine, auth and rate limits."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from indexer.settings import Settings
+from service.engine import Engine
+from service.errors import NotReadyError, RateLimitedError, UnauthorizedError
+from service.holder import EngineHolder
+from service.limits import RateLimiter, Worker
+from service.metrics import Metrics
+
+
+@dataclass
+class Services:
+    """Everything the routes need, created once per app in ``create_app``."""
+
+    settings: Settings
+    holder: EngineHolder
+    metrics: Metrics
+    worker: Worker
+    rate_limiter: RateLimiter
+
+
+def get_services(request: Request) -> Services:
+    """The services of the app handling this request."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_engine(services: ServicesDep) -> Engine:
+    """The engine current at the start of the request (kept for the whole request)."""
+    engine = services.holder.engine
+    if engine is None:
+        raise NotReadyError(f"no index is loaded ({services.holder.error or 'starting'}); run 'tanya index'")
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def presented_key(request: Request) -> str | None:
+    """The API key from ``Authorization: Bearer`` or ``X-API-Key``."""
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def require_api_key(request: Request, services: ServicesDep) -> None:
+    """When keys are configured, require one; compare in constant time and never log it."""
+    keys = services.settings.api_keys
+    if not keys:
+        return
+    given = presented_key(request)
+    if not given:
+        raise UnauthorizedError("an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key'")
+    given_bytes = given.encode()
+    # Compare against every key so the time taken does not reveal which (if any) matched.
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(given_bytes, key.encode())
+    if not matched:
+        raise UnauthorizedError("the API key is not valid")
+    request.state.client_id = "key:" + hmac.new(b"tanya", given_bytes, "sha256").hexdigest()[:16]
+
+
+def rate_limit(request: Request, services: ServicesDep) -> None:
+    """Per-client limit (by API key when there is one, else by address)."""
+    client = getattr(request.state, "client_id", None) or (request.client.host if request.client else "unknown")
+    retry_after = services.rate_limiter.check(client)
+    if retry_after is not None:
+        raise RateLimitedError(
+            f"more than {services.rate_limiter.per_minute} requests per minute; retry in {retry_after} s", retry_after
+        )
+
+
+Protected = [Depends(require_api_key), Depends(rate_limit)]

@@ -1,0 +1,87 @@
+"""Holds the engine the service answers with, and swaps it atomically on reload.
+
+Requests take a reference to the current :class:`Engine` once and keep it for their whole
+life, so replacing ``holder.engine`` never disturbs a request in flight. A reload that
+fails (a broken or mismatching build) keeps the old engine serving and records the error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer.embedders import Embedder
+from indexer.errors import TanyaError
+from indexer.settings import Settings
+from service.engine import Engine, load_embedders
+
+log = logging.getLogger("tanya.service")
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """Outcome of one reload attempt."""
+
+    reloaded: bool
+    build_id: str | None
+    previous_build_id: str | None
+    error: str | None = None
+
+
+def current_target(index_dir: Path) -> str | None:
+    """What the index link points at now (changes when a new build is swapped in)."""
+    try:
+        return os.readlink(index_dir) if index_dir.is_symlink() else str(index_dir.resolve())
+    except OSError:
+        return None
+
+
+class EngineHolder:
+    """The current engine (or the reason there is none)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: Engine | None = None
+        self.error: str | None = None
+        self.last_reload_error: str | None = None
+        self._embedders: list[Embedder] | None = None
+        self._target: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        """Whether an index is loaded."""
+        return self.engine is not None
+
+    def _embedders_loaded(self) -> list[Embedder]:
+        if self._embedders is None:
+            self._embedders = load_embedders(self.settings.embedders)
+        return self._embedders
+
+    def load(self) -> ReloadResult:
+        """(Re)load the index at ``settings.index_dir``; keep the old engine if that fails."""
+        with self._lock:
+            previous = self.engine.index.build_id if self.engine else None
+            target = current_target(self.settings.index_dir)
+            try:
+                engine = Engine.load(self.settings, self._embedders_loaded())
+            except TanyaError as exc:
+                self.last_reload_error = exc.detail
+                if self.engine is None:
+                    self.error = exc.detail
+                log.warning("index not (re)loaded: %s", exc.detail)
+                self._target = target  # do not retry the same broken build on every poll
+                return ReloadResult(False, previous, previous, exc.detail)
+            self.engine = engine  # the atomic switch: one reference assignment
+            self.error = None
+            self.last_reload_error = None
+            self._target = target
+            log.info("index loaded: build %s", engine.index.build_id)
+            return ReloadResult(True, engine.index.build_id, previous)
+
+    def changed_on_disk(self) -> bool:
+        """Whether the index link now points at a build other than the one last tried."""
+        return current_target(self.settings.index_dir) != self._target

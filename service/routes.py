@@ -1,0 +1,167 @@
+"""HTTP routes. Handlers stay thin: validation is in the schemas, work in the engine."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from indexer.errors import DocumentNotFoundError
+from indexer.settings import Mode
+from service.deps import EngineDep, Protected, ServicesDep
+from service.errors import PROBLEM_MEDIA_TYPE
+from service.schemas import (
+    AnswerOut,
+    AskRequest,
+    DocumentList,
+    DocumentOut,
+    DocumentSummary,
+    Health,
+    ProblemOut,
+    ReloadOut,
+    SearchOut,
+)
+
+STATIC_DIR = Path(__file__).parent / "static"
+_DOC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemOut, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
+    for status, description in {
+        401: "Missing or invalid API key",
+        413: "Request body too large",
+        422: "Invalid request",
+        429: "Rate limited (see Retry-After)",
+        503: "No index loaded, or the deadline was exceeded",
+    }.items()
+}
+
+open_router = APIRouter()
+api = APIRouter(prefix="/v1", dependencies=Protected, responses=_PROBLEMS)
+
+
+@open_router.get("/", include_in_schema=False)
+def page() -> FileResponse:
+    """The web page."""
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+
+@open_router.get("/healthz", response_model=Health, tags=["health"])
+def healthz() -> Health:
+    """Liveness: the process is up."""
+    return Health(status="ok")
+
+
+@open_router.get("/readyz", response_model=Health, tags=["health"], responses={503: {"model": Health}})
+def readyz(services: ServicesDep, response: Response) -> Health:
+    """Readiness: 200 only when an index is loaded."""
+    engine = services.holder.engine
+    if engine is None:
+        response.status_code = 503
+        return Health(status="not ready", detail=services.holder.error)
+    return Health(
+        status="ready",
+        index_build=engine.index.build_id,
+        documents=len(engine.index.documents),
+        chunks=len(engine.index.chunks),
+        detail=services.holder.last_reload_error,
+    )
+
+
+@open_router.get("/metrics", tags=["health"], response_class=Response)
+def metrics(services: ServicesDep) -> Response:
+    """Prometheus metrics."""
+    services.metrics.observe_index(services.holder.engine)
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@api.post("/ask", response_model=AnswerOut, tags=["answers"])
+async def ask(body: AskRequest, request: Request, services: ServicesDep, engine: EngineDep) -> dict[str, Any]:
+    """Answer a question with cited sentences from the sources, or abstain."""
+    if services.settings.log_questions:
+        request.state.log_extra = {"question": body.question}
+    answer = await services.worker.run(lambda: engine.ask(body.question, top_k=body.top_k, mode=body.mode))
+    services.metrics.observe_answer(answer)
+    request.state.log_extra = {**getattr(request.state, "log_extra", {}), "abstained": answer.abstained}
+    return answer.to_dict()
+
+
+@api.get("/search", response_model=SearchOut, tags=["answers"])
+async def search(
+    request: Request,
+    services: ServicesDep,
+    engine: EngineDep,
+    q: str = Query(min_length=1, max_length=1000, description="Search query"),
+    top_k: int | None = Query(default=None, ge=1, le=20),
+    mode: Mode | None = None,
+) -> dict[str, Any]:
+    """Passages only, best first."""
+    if services.settings.log_questions:
+        request.state.log_extra = {"question": q}
+    passages = await services.worker.run(lambda: engine.search(q, top_k=top_k, mode=mode))
+    chosen = mode or services.settings.mode
+    return {
+        "query": q,
+        "mode": chosen,
+        "results": [
+            {
+                "doc_id": p.doc_id,
+                "title": p.title,
+                "source": p.source,
+                "chunk_id": p.chunk_id,
+                "text": p.text,
+                "start": p.chunk.start,
+                "end": p.chunk.end,
+                "section": p.chunk.section,
+                "lang": p.chunk.lang,
+                "score": p.score,
+                "ranks": p.ranks,
+                "signal_scores": p.signal_scores,
+            }
+            for p in passages
+        ],
+    }
+
+
+@api.get("/documents", response_model=DocumentList, tags=["documents"])
+def documents(engine: EngineDep) -> DocumentList:
+    """Every indexed document (id, title, language, source)."""
+    return DocumentList(
+        documents=[
+            DocumentSummary(
+                doc_id=d.doc_id, title=d.title, lang=d.lang, languages=list(d.languages), source=d.source,
+                kind=d.kind, date=d.date,
+            )
+            for d in engine.index.documents.values()
+        ]
+    )
+
+
+@api.get("/documents/{doc_id}", response_model=DocumentOut, tags=["documents"], responses={404: {"model": ProblemOut, "description": "Unknown document"}})
+def document(doc_id: str, engine: EngineDep) -> DocumentOut:
+    """A document's metadata and the full text that citation offsets refer to."""
+    # Ids are slugs; anything else (dots, slashes, encoded or not) is simply unknown. The
+    # lookup is in memory, so no id can make the service read a file.
+    if not _DOC_ID.match(doc_id):
+        raise DocumentNotFoundError(f"no document {doc_id!r}")
+    d = engine.document(doc_id)
+    return DocumentOut(
+        doc_id=d.doc_id, title=d.title, lang=d.lang, languages=list(d.languages), source=d.source, kind=d.kind,
+        date=d.date, description=d.description, sha256=d.sha256, format=d.format, text=d.text,
+    )
+
+
+@api.post("/admin/reload", response_model=ReloadOut, tags=["admin"])
+async def reload(services: ServicesDep) -> ReloadOut:
+    """Load the index build now on disk; on failure the current one keeps serving."""
+    from anyio import to_thread
+
+    result = await to_thread.run_sync(services.holder.load)
+    services.metrics.reloads.labels(result="ok" if result.reloaded else "failed").inc()
+    return ReloadOut(
+        reloaded=result.reloaded, build_id=result.build_id, previous_build_id=result.previous_build_id,
+        error=result.error,
+    )
