@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install index serve test test-fast lint typecheck eval eval-beir bench clean
+.PHONY: install index serve test test-fast lint typecheck eval eval-beir bench clean browser
 
 # torch first, pinned to the CPU wheel available offline (see DEVELOPERS.md); then the project.
 $(STAMP): pyproject.toml
@@ -27,7 +27,16 @@ var/index/manifest.json: | install
 serve: install var/index/manifest.json
 	$(BIN)/tanya serve --host $(HOST) --port $(PORT)
 
-test: install
+# The end-to-end page test drives Debian's Chromium; install it when missing and we may (root + apt).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser test"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found and cannot be installed here: the browser test will be skipped"; fi; \
+	fi
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 test-fast: install

