@@ -26,8 +26,8 @@ from indexer.store import (
     IndexData,
     check_compatible,
     document_fingerprint,
-    metadata_hash,
     load_index,
+    metadata_hash,
     write_index,
 )
 from indexer.tokens import TokenCounter

@@ -83,6 +83,11 @@ class Engine:
             loaded_at=time.time(),
         )
 
+    def warm_up(self) -> None:
+        """Run one query through every encoder so the first user does not pay for lazy loading."""
+        analysis = self.retriever.analyse("warm up", "hybrid")
+        self.retriever.search(analysis, "hybrid", 1)
+
     def reloaded(self) -> Engine:
         """A new engine over the current build on disk, reusing the loaded encoders."""
         return Engine.load(self.settings, self.embedders)

@@ -68,6 +68,7 @@ class EngineHolder:
             target = current_target(self.settings.index_dir)
             try:
                 engine = Engine.load(self.settings, self._embedders_loaded())
+                engine.warm_up()
             except TanyaError as exc:
                 self.last_reload_error = exc.detail
                 if self.engine is None:
