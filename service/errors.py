@@ -88,7 +88,7 @@ def status_for(error: TanyaError) -> int:
     """HTTP status of a domain or service error (most specific class wins)."""
     for cls in type(error).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 
