@@ -49,5 +49,8 @@ lint: install
 eval: install
 	$(BIN)/tanya eval
 
+bench: install
+	$(BIN)/python bench/bench.py
+
 clean:
 	rm -rf var eval/out .pytest_cache .mypy_cache .ruff_cache

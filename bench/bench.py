@@ -1,0 +1,186 @@
+"""`make bench`: indexing time, in-process answer latency per mode, and HTTP throughput.
+
+Writes bench/results/latest.json and bench/results/latest.md (and a dated copy). Timings
+belong here, never in tests. Run on an otherwise idle machine; the figures name the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+QUESTIONS = [
+    "Who selects Tokutei Ginou workers?",
+    "Berapa target peserta magang ke Jepang?",
+    "How many participants does the apprenticeship programme target?",
+    "Apa tujuan program magang METI?",
+    "What research method did the Tokutei Ginou study use?",
+    "Siapa Menteri Ketenagakerjaan yang disebut dalam berita?",
+    "What is the capital of France?",
+    "Kapan Kemnaker dan IM Japan sepakat meningkatkan program pemagangan?",
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q / 100
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def bench_index(index_dir: Path) -> dict[str, float]:
+    from indexer.pipeline import build_index
+    from indexer.settings import Settings
+    from indexer.tokens import get_counter
+    from service.engine import chunker_config, load_embedders
+
+    settings = Settings(index_dir=index_dir)
+    started = time.perf_counter()
+    embedders = load_embedders(settings.embedders)
+    load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    report = build_index([ROOT / "corpus"], index_dir, embedders, get_counter(None), chunker_config(settings),
+                         settings.max_file_bytes)
+    full_s = time.perf_counter() - started
+    started = time.perf_counter()
+    noop = build_index([ROOT / "corpus"], index_dir, embedders, get_counter(None), chunker_config(settings),
+                       settings.max_file_bytes)
+    noop_s = time.perf_counter() - started
+    assert not noop.changed
+    return {"encoder_load_s": load_s, "full_index_s": full_s, "noop_reindex_s": noop_s,
+            "chunks": report.chunks, "sentences": report.sentences, "texts_embedded": report.texts_embedded}
+
+
+def bench_latency(index_dir: Path, rounds: int = 5) -> dict[str, dict[str, float]]:
+    from indexer.settings import Settings
+    from service.engine import Engine
+
+    engine = Engine.load(Settings(index_dir=index_dir))
+    engine.warm_up()
+    out = {}
+    for mode in ("lexical", "dense", "hybrid"):
+        times = []
+        for _ in range(rounds):
+            for q in QUESTIONS:
+                started = time.perf_counter()
+                engine.ask(q, mode=mode)
+                times.append((time.perf_counter() - started) * 1000)
+        out[mode] = {"n": len(times), "p50_ms": pct(times, 50), "p95_ms": pct(times, 95),
+                     "mean_ms": statistics.fmean(times)}
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_http(index_dir: Path, requests: int = 200, concurrency: int = 4) -> dict[str, float]:
+    port = free_port()
+    env = {**os.environ, "TANYA_INDEX_DIR": str(index_dir), "TANYA_RELOAD_POLL_S": "0"}
+    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], env=env,
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("server did not become ready")
+        latencies: list[float] = []
+        errors = 0
+
+        def one(i: int) -> None:
+            nonlocal errors
+            started = time.perf_counter()
+            r = client.post(base + "/v1/ask", json={"question": QUESTIONS[i % len(QUESTIONS)]})
+            latencies.append((time.perf_counter() - started) * 1000)
+            if r.status_code != 200:
+                errors += 1
+
+        with httpx.Client(timeout=30) as client:
+            for i in range(8):
+                one(i)  # warm-up
+            latencies.clear()
+            started = time.perf_counter()
+            with ThreadPoolExecutor(concurrency) as pool:
+                list(pool.map(one, range(requests)))
+            wall = time.perf_counter() - started
+        return {"requests": requests, "concurrency": concurrency, "errors": errors, "req_per_s": requests / wall,
+                "p50_ms": pct(latencies, 50), "p95_ms": pct(latencies, 95)}
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def main() -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="tanya-bench-"))
+    try:
+        index_dir = work / "index"
+        result = {
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
+            "settings": "defaults (e5-small + use-m3, hybrid, 256-token chunks)",
+            "index": bench_index(index_dir),
+            "ask_latency_in_process": bench_latency(index_dir),
+            "http_ask": bench_http(index_dir),
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = json.dumps(result, indent=2)
+    (RESULTS / "latest.json").write_text(text)
+    (RESULTS / f"{result['date'][:10]}.json").write_text(text)
+    idx, lat, http = result["index"], result["ask_latency_in_process"], result["http_ask"]
+    md = [
+        f"# Benchmark {result['date']}",
+        f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, Python {result['machine']['python']}.",
+        "",
+        f"- Indexing the corpus ({idx['chunks']} chunks, {idx['sentences']} sentences, {idx['texts_embedded']} texts "
+        f"× 2 encoders): {idx['full_index_s']:.1f} s; no-op re-index: {idx['noop_reindex_s']:.2f} s; "
+        f"encoder load: {idx['encoder_load_s']:.1f} s.",
+        "",
+        "| mode | p50 ms | p95 ms |",
+        "|---|---|---|",
+        *[f"| {m} | {v['p50_ms']:.1f} | {v['p95_ms']:.1f} |" for m, v in lat.items()],
+        "",
+        f"HTTP `POST /v1/ask` ({http['requests']} requests, {http['concurrency']} concurrent clients): "
+        f"{http['req_per_s']:.1f} req/s, p50 {http['p50_ms']:.1f} ms, p95 {http['p95_ms']:.1f} ms, "
+        f"{http['errors']} errors.",
+    ]
+    (RESULTS / "latest.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
