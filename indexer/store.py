@@ -233,6 +233,8 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise IndexCorruptError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise IndexCorruptError(f"{path} is not a manifest object")
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(
             f"index at {index_dir} has format {manifest.get('format')!r} v{manifest.get('format_version')}, "
@@ -245,7 +247,10 @@ def check_compatible(
     manifest: dict[str, Any], embedders: list[EmbedderInfo], chunker: ChunkerConfig, index_dir: Path
 ) -> None:
     """Refuse an index built with other embedders or chunker parameters, saying what differs."""
-    built = [EmbedderInfo(**e) for e in manifest.get("embedders", [])]
+    try:
+        built = [EmbedderInfo(**e) for e in manifest.get("embedders", [])]
+    except TypeError as exc:
+        raise IndexCorruptError(f"index at {index_dir}: malformed embedder entries in the manifest ({exc})") from exc
     if [e.id for e in built] != [e.id for e in embedders]:
         raise IndexMismatchError(
             f"index at {index_dir} was built with embedders {[e.id for e in built]}, "

@@ -34,9 +34,12 @@ async def _watch_index(services: Services) -> None:
     interval = services.settings.reload_poll_s
     while True:
         await asyncio.sleep(interval)
-        if services.holder.changed_on_disk():
-            result = await to_thread.run_sync(services.holder.load)
-            services.metrics.reloads.labels(result="ok" if result.reloaded else "failed").inc()
+        try:
+            if services.holder.changed_on_disk():
+                result = await to_thread.run_sync(services.holder.load)
+                services.metrics.reloads.labels(result="ok" if result.reloaded else "failed").inc()
+        except Exception:  # the watcher must outlive any one bad build
+            log.exception("index watcher error")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -74,6 +77,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(open_router)
     app.include_router(api)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Starlette wraps in reverse order of adding: RequestContext (outermost) → CORS → BodyLimit,
+    # so a 413 still carries CORS headers and every response gets a request id.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -82,7 +88,6 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outermost, so that every response (413 and errors included) gets a request id and is measured.
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -292,6 +293,9 @@ def serve(
     with _domain_errors():
         settings = _settings(index_dir)
     configure_json_logging()
+    # uvicorn finishes in-flight requests on SIGTERM, then re-raises the signal; make that
+    # final delivery a normal exit (status 0) rather than death by signal.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,

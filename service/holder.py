@@ -69,13 +69,14 @@ class EngineHolder:
             try:
                 engine = Engine.load(self.settings, self._embedders_loaded())
                 engine.warm_up()
-            except TanyaError as exc:
-                self.last_reload_error = exc.detail
+            except Exception as exc:  # any failure must leave the current engine serving
+                detail = exc.detail if isinstance(exc, TanyaError) else f"{type(exc).__name__}: {exc}"
+                self.last_reload_error = detail
                 if self.engine is None:
-                    self.error = exc.detail
-                log.warning("index not (re)loaded: %s", exc.detail)
+                    self.error = detail
+                log.warning("index not (re)loaded: %s", detail, exc_info=not isinstance(exc, TanyaError))
                 self._target = target  # do not retry the same broken build on every poll
-                return ReloadResult(False, previous, previous, exc.detail)
+                return ReloadResult(False, previous, previous, detail)
             self.engine = engine  # the atomic switch: one reference assignment
             self.error = None
             self.last_reload_error = None

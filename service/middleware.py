@@ -50,8 +50,26 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        started_response = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started_response
+            if message["type"] == "http.response.start":
+                started_response = True
+            await send_with_id(message)
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            # Unexpected errors would otherwise reach Starlette's outermost error middleware,
+            # which answers without our request id; answer the problem here instead.
+            logging.getLogger("tanya.service").exception("unhandled error", extra={"request_id": request_id})
+            if started_response:
+                raise
+            await _send_problem(
+                send_with_id, 500, "Internal error", "the server failed to handle this request; it has been logged",
+                scope, request_id,
+            )
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -72,6 +90,29 @@ class RequestContextMiddleware:
             access_log.info("request", extra=extra)
 
 
+async def _send_problem(
+    send: Send, status: int, title: str, detail: str, scope: Scope, request_id: str | None
+) -> None:
+    body = json.dumps(
+        {
+            "type": PROBLEM_TYPE_BASE + title.lower().replace(" ", "-"),
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path"),
+            "request_id": request_id,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class BodyLimitMiddleware:
     """Answers 413 problem+json when a request body exceeds ``max_bytes`` (declared or streamed)."""
 
@@ -80,24 +121,10 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": PROBLEM_TYPE_BASE + "request-body-too-large",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"the request body is larger than {self.max_bytes} bytes",
-                "instance": scope.get("path"),
-                "request_id": scope.get("state", {}).get("request_id"),
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())],
-            }
+        await _send_problem(
+            send, 413, "Request body too large", f"the request body is larger than {self.max_bytes} bytes",
+            scope, scope.get("state", {}).get("request_id"),
         )
-        await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):

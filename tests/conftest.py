@@ -84,3 +84,7 @@ def fake_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     embedders = [FakeEmbedder()]
     run_build([corpus], settings, embedders)
     return Engine.load(settings, embedders)
+
+
+# --- HTTP service tests (tests/test_service_*.py): fixtures live in service_fixtures.py ----------
+from service_fixtures import client, client_factory, service_index  # noqa: E402, F401
