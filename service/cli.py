@@ -307,26 +307,33 @@ def serve(
     )
 
 
-@app.command("eval")
-def eval_command(
+eval_app = typer.Typer(help="Measure quality: the gold set (default), SciFact (BEIR) and FacQA.", no_args_is_help=False)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.callback(invoke_without_command=True)
+def eval_gold(
+    ctx: typer.Context,
     gold: Annotated[Path, typer.Option(help="Gold JSONL file.")] = Path("eval/gold.jsonl"),
     configs: Annotated[
         list[str] | None, typer.Option("--config", "-c", help="Encoder set, e.g. e5-small+use-m3 (repeatable).")
     ] = None,
-    modes: Annotated[list[str] | None, typer.Option("--mode", "-m", help="Mode (repeatable; default all).")] = None,
+    modes: Annotated[
+        list[str] | None, typer.Option("--modes", "--mode", "-m", help="Mode (repeatable; default all three).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Report directory.")] = Path("eval/out"),
     work_dir: Annotated[Path, typer.Option(help="Where per-config indexes are cached.")] = Path("var/eval-indexes"),
 ) -> None:
     """Run the gold set for every encoder set and mode; write report.md/.json and a recall chart."""
+    if ctx.invoked_subcommand is not None:
+        return
     from eval.runner import DEFAULT_CONFIGS, markdown_table, run, write_report
     from indexer.settings import MODES
 
     with _domain_errors():
         settings = _settings()
-        chosen_modes = modes or list(MODES)
-        bad = [m for m in chosen_modes if m not in MODES]
-        if bad:
-            raise ConfigError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
+        chosen_modes = _check_modes(modes) or list(MODES)
+
         def log(line: str) -> None:
             sys.stderr.write(line + "\n")
 
@@ -334,6 +341,92 @@ def eval_command(
         written = write_report(report, out)
     typer.echo(markdown_table(report))
     typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def _check_modes(modes: list[str] | None) -> list[str]:
+    from indexer.settings import MODES
+
+    bad = [m for m in modes or [] if m not in MODES]
+    if bad:
+        raise ConfigError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
+    return list(modes or [])
+
+
+def _benchmark_progress(name: str) -> Callable[[int, int], None] | None:
+    console = _stderr()
+    if not console.is_terminal:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(f"embedding with {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=console, transient=True)
+    task = bar.add_task(name, total=None)
+    bar.start()
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+        if done >= total:
+            bar.stop()
+
+    return update
+
+
+def _run_public(kind: str, path: Path, specs: list[str] | None, modes: list[str] | None, out: Path,
+                cache_dir: Path) -> None:
+    from eval import beir
+
+    with _domain_errors():
+        chosen_modes = _check_modes(modes)
+        if not path.exists():
+            raise ConfigError(f"no data set at {path}")
+        corpus = beir.load_beir(path) if kind == "beir" else beir.load_facqa(path)
+        default = beir.BEIR_SPECS if kind == "beir" else beir.FACQA_SPECS
+        chosen = [s for s in (specs or default) if not chosen_modes or beir.mode_of(s) in chosen_modes]
+        tokenize = beir.english_tokenizer() if kind == "beir" else beir.indonesian_tokenizer()
+
+        def log(line: str) -> None:
+            sys.stderr.write(line + "\n")
+
+        report = beir.run_benchmark(corpus, chosen, tokenize, cache_dir, log=log, progress=_benchmark_progress)
+    published = beir.SCIFACT_PUBLISHED if corpus.name == "scifact" else None
+    table = beir.markdown(report, published)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{corpus.name}.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (out / f"{corpus.name}.md").write_text(table + "\n", encoding="utf-8")
+    typer.echo(table)
+    typer.echo(f"wrote {out / (corpus.name + '.json')}, {out / (corpus.name + '.md')}")
+
+
+SpecsOption = Annotated[
+    list[str] | None, typer.Option("--run", "-r", help="Run spec: bm25, an encoder, or a+b fused (repeatable).")
+]
+BenchModesOption = Annotated[list[str] | None, typer.Option("--mode", "-m", help="Only runs of this mode (repeatable).")]
+BenchOutOption = Annotated[Path, typer.Option(help="Report directory.")]
+CacheOption = Annotated[Path, typer.Option(help="Embedding cache (keyed by corpus hash and encoder).")]
+
+
+@eval_app.command("beir")
+def eval_beir(
+    path: Annotated[Path, typer.Argument(help="BEIR data set folder, e.g. ../shared/eval-data/scifact")],
+    runs: SpecsOption = None,
+    modes: BenchModesOption = None,
+    out: BenchOutOption = Path("eval/out"),
+    cache_dir: CacheOption = Path("var/bench-cache"),
+) -> None:
+    """Score a BEIR data set (test split): nDCG@10, R@10, R@100 per run, against published numbers."""
+    _run_public("beir", path, runs, modes, out, cache_dir)
+
+
+@eval_app.command("facqa")
+def eval_facqa(
+    path: Annotated[Path, typer.Argument(help="FacQA folder, e.g. ../shared/eval-data/facqa")],
+    runs: SpecsOption = None,
+    modes: BenchModesOption = None,
+    out: BenchOutOption = Path("eval/out"),
+    cache_dir: CacheOption = Path("var/bench-cache"),
+) -> None:
+    """IndoNLU FacQA as Indonesian retrieval: lexical, dense and hybrid side by side."""
+    _run_public("facqa", path, runs, modes, out, cache_dir)
 
 
 def main() -> None:

@@ -46,7 +46,8 @@ class SentenceTransformerEmbedder:
             self._model = SentenceTransformer(location, device="cpu")
         except Exception as exc:  # OSError offline, ValueError for bad paths, ...
             raise EmbedderUnavailableError(f"cannot load sentence-transformers model {name!r}: {exc}") from exc
-        dim = self._model.get_sentence_embedding_dimension()
+        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = getter()
         self.dim = int(dim) if dim else 0
         self.version = f"{name}@{Path(location).name}"
         self._batch_size = batch_size
