@@ -23,7 +23,6 @@ from indexer.errors import ConfigError, DocumentNotFoundError, TanyaError
 from indexer.settings import Settings
 from service.answers import Answer
 from service.engine import Engine, chunker_config, load_embedders
-from service.retrieval import Passage
 
 app = typer.Typer(
     name="tanya",
@@ -170,23 +169,6 @@ def _print_answer(answer: Answer) -> None:
         console.print()
 
 
-def _passage_dict(p: Passage) -> dict[str, Any]:
-    return {
-        "doc_id": p.doc_id,
-        "title": p.title,
-        "source": p.source,
-        "chunk_id": p.chunk_id,
-        "text": p.text,
-        "start": p.chunk.start,
-        "end": p.chunk.end,
-        "section": p.chunk.section,
-        "lang": p.chunk.lang,
-        "score": round(p.score, 6),
-        "ranks": p.ranks,
-        "signal_scores": {k: round(v, 6) for k, v in p.signal_scores.items()},
-    }
-
-
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, or - to read one question per line from stdin.")],
@@ -239,7 +221,7 @@ def search(
         engine = Engine.load(_settings(index_dir))
         passages = engine.search(query, top_k=top_k, mode=mode)
     if as_json:
-        _emit_json({"query": query, "results": [_passage_dict(p) for p in passages]})
+        _emit_json({"query": query, "results": [p.to_dict() for p in passages]})
         return
     console = Console(highlight=False)
     if not passages:

@@ -58,6 +58,23 @@ class Passage:
         """Exact passage text: ``document.text[start:end]``."""
         return self.chunk.text
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON form, shared by ``tanya search --json`` and ``GET /v1/search``."""
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "chunk_id": self.chunk_id,
+            "text": self.text,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "section": self.chunk.section,
+            "lang": self.chunk.lang,
+            "score": round(self.score, 6),
+            "ranks": dict(self.ranks),
+            "signal_scores": {k: round(v, 6) for k, v in self.signal_scores.items()},
+        }
+
 
 @dataclass
 class QueryAnalysis:

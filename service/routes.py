@@ -106,23 +106,7 @@ async def search(
     return {
         "query": q,
         "mode": chosen,
-        "results": [
-            {
-                "doc_id": p.doc_id,
-                "title": p.title,
-                "source": p.source,
-                "chunk_id": p.chunk_id,
-                "text": p.text,
-                "start": p.chunk.start,
-                "end": p.chunk.end,
-                "section": p.chunk.section,
-                "lang": p.chunk.lang,
-                "score": p.score,
-                "ranks": p.ranks,
-                "signal_scores": p.signal_scores,
-            }
-            for p in passages
-        ],
+        "results": [p.to_dict() for p in passages],
     }
 
 
