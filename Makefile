@@ -49,6 +49,12 @@ lint: install
 eval: install
 	$(BIN)/tanya eval
 
+# Public benchmarks (minutes to tens of minutes on 2 cores; embeddings are cached in var/bench-cache).
+EVAL_DATA ?= ../shared/eval-data
+eval-beir: install
+	$(BIN)/tanya eval beir $(EVAL_DATA)/scifact
+	$(BIN)/tanya eval facqa $(EVAL_DATA)/facqa
+
 bench: install
 	$(BIN)/python bench/bench.py
 
