@@ -73,7 +73,9 @@ def run(
     raw_results: list[ItemResult] = []
     for config in configs:
         specs = config.split("+")
-        config_settings = settings.model_copy(update={"embedders": specs, "abstain_threshold": 0.0})
+        config_settings = settings.model_copy(
+            update={"embedders": specs, "abstain_threshold": 0.0, "abstain_threshold_lexical": 0.0}
+        )
         embedders = load_embedders(specs)
         index_dir = _config_dir(work_dir, config, config_settings)
         report = build_index(
@@ -90,10 +92,11 @@ def run(
         config_modes = list(modes)
         raw = evaluate(engine, items, config_modes, config)
         raw_results.extend(raw)
-        all_results.extend(apply_threshold(raw, settings.abstain_threshold))
         for mode in config_modes:
             mode_rows = [r for r in raw if r.mode == mode]
-            summary = summarise(apply_threshold(mode_rows, settings.abstain_threshold))
+            applied = apply_threshold(mode_rows, settings.threshold_for(mode))
+            all_results.extend(applied)
+            summary = summarise(applied)
             log(
                 f"[{config} | {mode}] recall@5 {summary['recall@5']:.3f}  answer_hit {summary['answer_hit']:.3f}  "
                 f"abstain_recall {summary['abstain_recall']:.3f}  false_abstention {summary['false_abstention']:.3f}"
@@ -112,6 +115,7 @@ def run(
             "rrf_k": settings.rrf_k,
             "fusion_weights": settings.fusion_weights,
             "abstain_threshold": settings.abstain_threshold,
+            "abstain_threshold_lexical": settings.abstain_threshold_lexical,
             "top_k": settings.top_k,
         },
         "table": breakdown(all_results),

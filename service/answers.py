@@ -202,12 +202,12 @@ class Answerer:
         self,
         index: IndexData,
         analyzer: Analyzer,
-        threshold: float,
+        thresholds: Mapping[str, float],
         max_sentences: int = 3,
     ) -> None:
         self.index = index
         self.analyzer = analyzer
-        self.threshold = threshold
+        self.thresholds = dict(thresholds)
         self.max_sentences = max_sentences
 
     # --- scoring -------------------------------------------------------------------------
@@ -362,7 +362,7 @@ class Answerer:
         lang = detect_language(question, fallback="en")
         scored = self.score_sentences(analysis, passages)
         confidence = scored[0].support if scored else 0.0
-        if not scored or confidence < self.threshold:
+        if not scored or confidence < self.thresholds[mode]:
             # Abstain, but show the closest passage(s) with their best sentence.
             closest: list[ScoredSentence] = []
             for item in scored:

@@ -79,7 +79,9 @@ class Engine:
             embedders=embedders,
             index=index,
             retriever=Retriever(index, embedders, analyzer, fusion),
-            answerer=Answerer(index, analyzer, settings.abstain_threshold, settings.answer_max_sentences),
+            answerer=Answerer(
+                index, analyzer, {m: settings.threshold_for(m) for m in MODES}, settings.answer_max_sentences
+            ),
             loaded_at=time.time(),
         )
 
