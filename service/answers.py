@@ -242,27 +242,25 @@ class Answerer:
                 score += 0.5
         return score / len(content)
 
-    def _dense(self, analysis: QueryAnalysis, row: int) -> float:
+    @staticmethod
+    def _calibrated(analysis: QueryAnalysis, vectors: Mapping[str, np.ndarray], row: int) -> float:
+        """Mean over encoders of the query cosine with ``vectors[encoder][row]``, mapped through the anchors."""
         if not analysis.vectors:
             return 0.0
         values = []
         for embedder_id, query in analysis.vectors.items():
-            cosine = float(self.index.sentence_vectors[embedder_id][row] @ query)
+            cosine = float(vectors[embedder_id][row] @ query)
             lo, hi = DENSE_ANCHORS.get(embedder_id, DEFAULT_ANCHORS)
             values.append(min(1.0, max(0.0, (cosine - lo) / (hi - lo))))
         return float(np.mean(values))
 
+    def _dense(self, analysis: QueryAnalysis, row: int) -> float:
+        """Calibrated dense similarity of sentence ``row`` to the query."""
+        return self._calibrated(analysis, self.index.sentence_vectors, row)
+
     def _dense_passage(self, analysis: QueryAnalysis, passage: Passage) -> float:
         """Calibrated dense similarity of the whole passage (its chunk vector) to the query."""
-        if not analysis.vectors:
-            return 0.0
-        row = passage.row
-        values = []
-        for embedder_id, query in analysis.vectors.items():
-            cosine = float(self.index.chunk_vectors[embedder_id][row] @ query)
-            lo, hi = DENSE_ANCHORS.get(embedder_id, DEFAULT_ANCHORS)
-            values.append(min(1.0, max(0.0, (cosine - lo) / (hi - lo))))
-        return float(np.mean(values))
+        return self._calibrated(analysis, self.index.chunk_vectors, passage.row)
 
     def score_sentences(self, analysis: QueryAnalysis, passages: Sequence[Passage]) -> list[ScoredSentence]:
         """Every sentence of ``passages`` with its support, best first (each sentence once)."""
