@@ -114,6 +114,12 @@ class Engine:
 
     def ask(self, question: str, top_k: int | None = None, mode: str | None = None) -> Answer:
         """An extractive, cited answer (or an abstention) for ``question``."""
+        return self.ask_with_passages(question, top_k, mode)[0]
+
+    def ask_with_passages(
+        self, question: str, top_k: int | None = None, mode: str | None = None
+    ) -> tuple[Answer, list[Passage]]:
+        """The answer and the ranked passages it was drawn from (the query is encoded once)."""
         started = time.perf_counter()
         text, chosen = clean_question(question), self._mode(mode)
         k = self._top_k(top_k)
@@ -122,7 +128,7 @@ class Engine:
         passages = self.retriever.search(analysis, chosen, depth)
         answer = self.answerer.answer(text, analysis, passages[: self.settings.answer_candidate_passages], chosen)
         answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
-        return answer
+        return answer, passages[:k]
 
     def document(self, doc_id: str) -> Document:
         """The document with ``doc_id`` (its text is what citation offsets refer to)."""
