@@ -24,6 +24,7 @@ from indexer.language import Lang, detect_language
 from indexer.lexical import Analyzer
 from indexer.settings import Mode
 from indexer.store import IndexData
+from service.answer_types import STRICT_TYPES, AnswerType, expected_type, measured_words, states_value
 from service.retrieval import Passage, QueryAnalysis
 
 # Cosine similarities mean different things per encoder: E5 puts almost everything
@@ -47,56 +48,12 @@ OVERLAP_GATE = 0.25  # dense support at which word overlap counts fully
 MIN_WORDS = 4  # headings and keyword stubs rarely answer anything
 SELECT_MARGIN = 0.15  # extra sentences must be this close to the best one
 
-# Expected answer types (classic factoid QA): a "how many" question is answered by a
-# sentence with a number, a "who" question by one naming organisations or people, a
-# "when" question by one with a date. A matching sentence's support is multiplied by
-# TYPE_BONUS; when the type is expected but absent, by TYPE_MISS (this is what lets
-# near-domain questions such as a wage or a visa fee abstain instead of citing a number-less
-# sentence about the same programme).
-TYPE_BONUS = 1.3
-TYPE_MISS = 0.7
-TYPED_FLOOR = 0.05  # a typed sentence must still have some support to be added
-_QUANTITY_Q = re.compile(
-    r"\b(how (many|much|long|old|far)|berapa|jumlah|what (number|percentage|level|age)|headcount)\b", re.I
-)
-_WHO_Q = re.compile(
-    r"\b(who|whom|which (organi[sz]ations?|institutions?|ministr(y|ies)|agenc(y|ies)|part(y|ies)|bod(y|ies))"
-    r"|siapa|pihak (mana|apa)|lembaga (mana|apa)|instansi (mana|apa))\b",
-    re.I,
-)
-_WHEN_Q = re.compile(r"\b(when|what (date|year|day)|kapan|tanggal (berapa|apa)|tahun (berapa|kapan))\b", re.I)
-_NUMBER = re.compile(
-    r"\d|\b(satu|dua|tiga|empat|lima|enam|tujuh|delapan|sembilan|sepuluh|puluh|ratus|ribu|juta|one|two|three|"
-    r"four|five|six|seven|eight|nine|ten|hundred|thousand|million)\b",
-    re.I,
-)
-_ACRONYM = re.compile(r"\b(?=\w*[A-Z]\w*[A-Z0-9])[A-Za-z][A-Za-z0-9]{1,7}\b")
-_DATE = re.compile(
-    r"\b(1[89]\d\d|20\d\d)\b|\b(januari|februari|maret|april|mei|juni|juli|agustus|september|oktober|"
-    r"november|desember|january|february|march|may|june|july|august|october|december|senin|selasa|rabu|kamis|"
-    r"jumat|sabtu|minggu|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
-    re.I,
-)
-
-
-def expected_type(question: str) -> str | None:
-    """``"quantity"``, ``"who"``, ``"when"`` or ``None`` for other questions."""
-    if _WHEN_Q.search(question):
-        return "when"
-    if _QUANTITY_Q.search(question):
-        return "quantity"
-    if _WHO_Q.search(question):
-        return "who"
-    return None
-
-
-def type_matches(kind: str, sentence: str) -> bool:
-    """Whether ``sentence`` contains the kind of answer ``kind`` asks for."""
-    if kind == "quantity":
-        return bool(_NUMBER.search(sentence))
-    if kind == "when":
-        return bool(_DATE.search(sentence))
-    return len(_ACRONYM.findall(sentence)) >= 2
+# A "who" question prefers a sentence naming organisations or people: its support is
+# multiplied by ACTORS_BONUS, and by ACTORS_MISS when it names none. Value questions (money,
+# age, level, date, duration, count) are gated instead: see service/answer_types.py.
+ACTORS_BONUS = 1.3
+ACTORS_MISS = 0.7
+TYPED_FLOOR = 0.05  # a sentence naming actors must still have some support to be added
 
 
 ABSTAIN_MESSAGES: dict[Lang, str] = {
@@ -265,7 +222,7 @@ class Answerer:
     def score_sentences(self, analysis: QueryAnalysis, passages: Sequence[Passage]) -> list[ScoredSentence]:
         """Every sentence of ``passages`` with its support, best first (each sentence once)."""
         content = self._content_words(analysis.text)
-        kind = expected_type(analysis.text)
+        prefers_actors = expected_type(analysis.text) is AnswerType.ACTORS
         question_lang = detect_language(analysis.text, fallback="en")
         dense_share = DENSE_SHARE if analysis.vectors else 0.0
         seen: set[int] = set()
@@ -293,8 +250,8 @@ class Answerer:
                     support = max(support, CROSS_LINGUAL_SHARE * dense)
                 if len(sentence.text.split()) < MIN_WORDS:
                     support *= 0.5
-                if kind is not None:
-                    support *= TYPE_BONUS if type_matches(kind, sentence.text) else TYPE_MISS
+                if prefers_actors:
+                    support *= ACTORS_BONUS if states_value(AnswerType.ACTORS, sentence.text) else ACTORS_MISS
                 support = min(1.0, support)
                 scored.append(ScoredSentence(sentence, row, passage, rank, support, dense, overlap))
         # A small prior for the passage's retrieval rank breaks ties toward fused evidence.
@@ -308,27 +265,62 @@ class Answerer:
                 return True
         return False
 
-    def select(self, scored: Sequence[ScoredSentence], kind: str | None = None) -> list[ScoredSentence]:
-        """The best sentence plus up to ``max_sentences - 1`` close, non-duplicate ones.
+    def _names_measured(self, item: ScoredSentence, measured: Sequence[str], lang: Lang) -> bool:
+        """Whether a sentence in the question's language names what the question counts or measures.
 
-        When the question expects an answer type (a number, a date, named actors) that none of
-        the chosen sentences has, the best sentence of the retrieved passages that has it is
-        added: the top sentence often gives the topic ("...selecting ... Indonesian migrant
-        workers") while the actors are named one sentence away.
+        "Berapa lama kontrak magang?" is not answered by "...program yang telah berjalan lebih
+        dari 30 tahun": it states a duration, but of the programme, not of a contract. Across
+        languages the words cannot be compared, so such sentences pass.
+        """
+        if not measured or item.sentence.lang != lang:
+            return True
+        tokens = self._tokens(item.sentence)
+        return any(word in tokens or set(self.analyzer.stems(word)) & tokens for word in measured)
+
+    def best_sentence(self, question: str, scored: Sequence[ScoredSentence]) -> ScoredSentence | None:
+        """The sentence the answer is built on: for a value question, the best one stating such a value."""
+        kind = expected_type(question)
+        if kind in STRICT_TYPES:
+            assert kind is not None
+            measured: list[str] = []
+            if kind in (AnswerType.COUNT, AnswerType.DURATION):
+                measured = measured_words(question, self.analyzer.stopwords)
+            lang = detect_language(question, fallback="en")
+            return next(
+                (
+                    item
+                    for item in scored
+                    if states_value(kind, item.sentence.text) and self._names_measured(item, measured, lang)
+                ),
+                None,
+            )
+        return scored[0] if scored else None
+
+    def select(
+        self, scored: Sequence[ScoredSentence], kind: AnswerType | None = None, best: ScoredSentence | None = None
+    ) -> list[ScoredSentence]:
+        """``best`` (by default the top sentence) plus up to ``max_sentences - 1`` close, non-duplicate ones.
+
+        For a value question ``best`` is the sentence stating the value, and it leads the
+        answer; the others add context. For a "who" question whose chosen sentences name no
+        actors, the best sentence of the retrieved passages that does is added: the top
+        sentence often gives the topic ("...selecting ... Indonesian migrant workers") while
+        the actors are named one sentence away.
         """
         if not scored:
             return []
-        chosen = [scored[0]]
-        for candidate in scored[1:]:
+        lead = best if best is not None else scored[0]
+        chosen = [lead]
+        for candidate in scored:
             if len(chosen) >= self.max_sentences:
                 break
-            if candidate.support < scored[0].support - SELECT_MARGIN:
+            if candidate.support < lead.support - SELECT_MARGIN:
                 break
-            if any(self._duplicate(candidate.row, c.row) for c in chosen):
+            if candidate.row == lead.row or any(self._duplicate(candidate.row, c.row) for c in chosen):
                 continue
             chosen.append(candidate)
-        if kind is not None and not any(type_matches(kind, c.sentence.text) for c in chosen):
-            typed = [c for c in scored if type_matches(kind, c.sentence.text) and c.support >= TYPED_FLOOR]
+        if kind is AnswerType.ACTORS and not any(states_value(kind, c.sentence.text) for c in chosen):
+            typed = [c for c in scored if states_value(kind, c.sentence.text) and c.support >= TYPED_FLOOR]
             if typed and not any(self._duplicate(typed[0].row, c.row) for c in chosen):
                 chosen = [*chosen[: self.max_sentences - 1], typed[0]]
         return chosen
@@ -359,8 +351,12 @@ class Answerer:
         started = time.perf_counter()
         lang = detect_language(question, fallback="en")
         scored = self.score_sentences(analysis, passages)
-        confidence = scored[0].support if scored else 0.0
-        if not scored or confidence < self.thresholds[mode]:
+        kind = expected_type(question)
+        # A value question with no sentence stating such a value is not answered by the
+        # sources, however close their topic: confidence 0.
+        best = self.best_sentence(question, scored)
+        confidence = best.support if best is not None else 0.0
+        if best is None or confidence < self.thresholds[mode]:
             # Abstain, but show the closest passage(s) with their best sentence.
             closest: list[ScoredSentence] = []
             for item in scored:
@@ -372,7 +368,7 @@ class Answerer:
             text = ABSTAIN_MESSAGES[lang]
             abstained = True
         else:
-            chosen = self.select(scored, expected_type(question))
+            chosen = self.select(scored, kind, best)
             citations = [self._citation(i, item) for i, item in enumerate(chosen, start=1)]
             text = " ".join(f"{display_text(item.sentence.text)} [{c.marker}]" for item, c in zip(chosen, citations, strict=True))
             abstained = False
