@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     # --- answering
     answer_max_sentences: int = Field(default=3, ge=1, le=5)
     answer_candidate_passages: int = Field(default=5, ge=1, le=20)
-    abstain_threshold: float = Field(default=0.22, ge=0.0, le=1.0, description="Minimum support (dense, hybrid)")
+    abstain_threshold: float = Field(default=0.20, ge=0.0, le=1.0, description="Minimum support (dense, hybrid)")
     # Lexical mode scores support by word overlap alone, on another scale (eval/README.md).
     abstain_threshold_lexical: float = Field(default=0.10, ge=0.0, le=1.0)
 

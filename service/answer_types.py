@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from indexer.language import detect_language
+
 
 class AnswerType(StrEnum):
     """The kind of value a question asks for."""
@@ -33,12 +35,21 @@ class AnswerType(StrEnum):
     DATE = "date"
     DURATION = "duration"
     COUNT = "count"
+    REQUIREMENTS = "requirements"
     ACTORS = "actors"
 
 
 #: Types whose value must be stated in the answer sentence, or Tanya abstains.
 STRICT_TYPES = frozenset(
-    {AnswerType.MONEY, AnswerType.AGE, AnswerType.LEVEL, AnswerType.DATE, AnswerType.DURATION, AnswerType.COUNT}
+    {
+        AnswerType.MONEY,
+        AnswerType.AGE,
+        AnswerType.LEVEL,
+        AnswerType.DATE,
+        AnswerType.DURATION,
+        AnswerType.COUNT,
+        AnswerType.REQUIREMENTS,
+    }
 )
 
 _I = re.IGNORECASE
@@ -91,6 +102,14 @@ _COUNT_Q = re.compile(
     r"jumlah\s+(?:\w+\s+){0,4}berapa)\b",
     _I,
 )
+# "What are the requirements / which documents are needed / syarat apa saja": the most
+# asked question of prospective workers, answered only by a sentence stating a requirement.
+_REQUIREMENTS_Q = re.compile(
+    r"\b(?:requirements?|prerequisites?|eligib\w+|syarat(?:nya)?|persyaratan(?:nya)?|kualifikasi)\b|"
+    r"\b(?:what|which) (?:documents?|papers?|paperwork)\b|\bdocuments? (?:are |is )?(?:needed|required)\b|"
+    r"\b(?:dokumen|berkas)(?:nya)? (?:apa|yang (?:diperlukan|dibutuhkan|harus|wajib))\b",
+    _I,
+)
 _ACTORS_Q = re.compile(
     r"\b(?:who|whom|which (?:organi[sz]ations?|institutions?|ministr(?:y|ies)|agenc(?:y|ies)|part(?:y|ies)|"
     r"bod(?:y|ies))|siapa|pihak (?:mana|apa)|lembaga (?:mana|apa)|instansi (?:mana|apa))\b",
@@ -117,10 +136,11 @@ _AGE_VALUE = re.compile(
 _LEVEL_VALUE = re.compile(r"\b(?:N[1-5]|JLPT|JFT(?:-Basic)?|A[12]|B[12])\b|\b(?:level|tingkat)\s+\w+", _I)
 _MONTHS = (
     r"(?:januari|februari|maret|april|mei|juni|juli|agustus|september|oktober|november|desember|january|"
-    r"february|march|may|june|july|august|october|december)"
+    r"february|march|june|july|august|october|december)"
 )
 _DATE_VALUE = re.compile(
-    rf"\b(?:1[89]\d\d|20\d\d)\b|\b{_MONTHS}\b|\b(?:senin|selasa|rabu|kamis|jumat|sabtu|monday|"
+    # "May" only next to a day number: "may serve as a stepping stone" is not a date.
+    rf"\b(?:1[89]\d\d|20\d\d)\b|\b{_MONTHS}\b|\bMay\s+\d|\d\s+May\b|\b(?:senin|selasa|rabu|kamis|jumat|sabtu|monday|"
     rf"tuesday|wednesday|thursday|friday|saturday|sunday)\b",
     _I,
 )
@@ -138,15 +158,21 @@ _MEASURED = re.compile(
     _I,
 )
 _FILLERS = frozenset("sih dong deh kok ya yah nih tuh aja sajakah lah kah nya".split())
+_REQUIREMENT_VALUE = re.compile(
+    r"\b(?:syarat\w*|persyaratan|requirements?|required|requires?|wajib|diwajibkan|eligib\w+|kualifikasi|"
+    r"qualifications?|paspor|passports?|ijazah|KTP|akta|certificates?|must (?:have|hold|submit|pass|be))\b",
+    _I,
+)
 _ACRONYM = re.compile(r"\b(?=\w*[A-Z]\w*[A-Z0-9])[A-Za-z][A-Za-z0-9]{1,7}\b")
 
 
 def measured_words(question: str, stopwords: frozenset[str]) -> list[str]:
     """The words naming what a count or duration question measures ("kontrak" in "berapa lama kontrak magang").
 
-    Only the run of content words right after the trigger: "berapa lama kontrak magang di
-    Jepang" gives ``["kontrak", "magang"]``, "how many stages of data analysis" ``["stages"]``,
-    and "udah jalan berapa lama sih?" nothing (the measured thing comes first there).
+    The run of content words right after the trigger, and in Indonesian only its head: "how
+    many industry sectors does" gives ``["industry", "sectors"]``, "berapa lama kontrak magang
+    di Jepang" ``["kontrak"]``, and "udah jalan berapa lama sih?" nothing (the measured thing
+    comes first there, and is left unchecked).
     """
     match = _MEASURED.search(question)
     if not match:
@@ -156,6 +182,10 @@ def measured_words(question: str, stopwords: frozenset[str]) -> list[str]:
         if word in stopwords or word in _FILLERS:
             break
         words.append(word)
+    # Indonesian noun phrases put the head first ("perusahaan Jepang" = Japanese companies):
+    # keep only the head, or "Jepang" would match half the corpus.
+    if words and detect_language(question, fallback="en") == "id":
+        return words[:1]
     return words
 
 
@@ -171,6 +201,8 @@ def expected_type(question: str) -> AnswerType | None:
         return AnswerType.AGE
     if _LEVEL_Q.search(question):
         return AnswerType.LEVEL
+    if _REQUIREMENTS_Q.search(question):
+        return AnswerType.REQUIREMENTS
     if _DATE_Q.search(question):
         return AnswerType.DATE
     if _DURATION_Q.search(question):
@@ -194,6 +226,8 @@ def states_value(kind: AnswerType, sentence: str) -> bool:
         return bool(_DATE_VALUE.search(sentence))
     if kind is AnswerType.DURATION:
         return bool(_DURATION_VALUE.search(sentence))
+    if kind is AnswerType.REQUIREMENTS:
+        return bool(_REQUIREMENT_VALUE.search(sentence))
     if kind is AnswerType.COUNT:
         # A date or a duration is not a count: "13 Februari 2024" does not say how many.
         rest = _YEAR.sub(" ", _DAY_MONTH.sub(" ", _DURATION_VALUE.sub(" ", sentence)))

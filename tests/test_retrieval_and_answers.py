@@ -237,3 +237,29 @@ def test_default_mode_comes_from_settings(tmp_path, corpus_copy, build) -> None:
     assert answer.mode == "lexical"
     assert embedders[0].calls == calls  # lexical mode embeds nothing
     assert "embed" not in answer.timings_ms
+
+
+def test_value_question_without_a_stated_value_abstains_even_at_threshold_zero(fake_engine: Engine) -> None:
+    # The corpus talks about the apprenticeship at length but states no wage, fee or age limit.
+    assert fake_engine.settings.abstain_threshold == 0.0
+    for question in ("Berapa gaji bulanan peserta magang?", "What is the age limit for applicants?"):
+        answer = fake_engine.ask(question)
+        assert answer.abstained and answer.confidence == 0.0, question
+        assert answer.citations  # the closest passages are still shown
+        _check_citations(fake_engine, answer.to_dict())
+
+
+def test_value_question_is_answered_by_the_sentence_stating_the_value(fake_engine: Engine) -> None:
+    answer = fake_engine.ask("Tanggal berapa kesepakatan Kemnaker dan IM Japan diumumkan?")
+    assert not answer.abstained
+    lead = answer.citations[0]
+    sentence = fake_engine.document(lead.doc_id).text[lead.highlight.start : lead.highlight.end]
+    assert "13 Februari 2024" in sentence
+    assert answer.answer.startswith(display_text(sentence))
+
+
+def test_count_question_needs_the_counted_thing_in_its_own_language(fake_engine: Engine) -> None:
+    # "10.000 peserta" is a count, but of participants, not of companies.
+    answer = fake_engine.ask("Berapa perusahaan Jepang yang menerima peserta magang?")
+    assert answer.abstained
+    assert not fake_engine.ask("Berapa peserta yang ditargetkan program magang?").abstained
