@@ -1,7 +1,9 @@
 """CI quality gate: the gold set through the default configuration must stay above its floors.
 
-The floors come from the measured numbers in eval/README.md (141 questions, e5-small +
-use-m3, hybrid). A change that lowers retrieval or answer quality below them fails CI.
+The floors come from the measured numbers in eval/README.md (183 questions, e5-small +
+use-m3, hybrid) and include the issue's own: citation exactness 100 %, recall@5 >= 0.95,
+abstention recall >= 0.9, false abstention <= 5 %. A change that lowers retrieval, answer
+or abstention quality below them fails CI.
 """
 
 from __future__ import annotations
@@ -18,16 +20,16 @@ from service.engine import Engine, chunker_config, load_embedders
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Measured on this configuration: citation exactness 1.000, recall@5 0.959, answer hit 0.653,
-# abstention recall 0.45 (out-of-scope 1.00), false abstention 0.050.
+# Measured on this configuration: citation exactness 1.000, recall@5 0.956, answer hit 0.691,
+# abstention recall 0.915 (43/47; out-of-scope 8/8), false abstention 0.044 (6/136).
 FLOORS = {
     "citation_exactness": 1.0,
     "recall@5": 0.95,
-    "answer_hit": 0.62,
+    "answer_hit": 0.66,
 }
 FALSE_ABSTENTION_MAX = 0.05
 OUT_OF_SCOPE_ABSTENTION_MIN = 1.0
-ABSTENTION_RECALL_MIN = 0.40  # the issue asks for 0.9; near-domain questions are the known gap (eval/README.md)
+ABSTENTION_RECALL_MIN = 0.90
 
 
 @pytest.fixture(scope="module")
