@@ -60,6 +60,29 @@ ABSTAIN_MESSAGES: dict[Lang, str] = {
     "en": "The sources do not answer this question. The closest passages are listed below.",
     "id": "Sumber yang tersedia tidak menjawab pertanyaan ini. Bagian yang paling dekat tercantum di bawah.",
 }
+# When a value question is refused because no source sentence states such a value, say
+# which value is missing: "the sources give no amount" tells a worker more than "no answer".
+_MISSING_VALUE: dict[AnswerType, dict[Lang, str]] = {
+    AnswerType.MONEY: {"en": "an amount of money", "id": "nominal uang (biaya, gaji, atau harga)"},
+    AnswerType.AGE: {"en": "an age", "id": "batas usia"},
+    AnswerType.LEVEL: {"en": "a language level", "id": "level bahasa"},
+    AnswerType.DATE: {"en": "a date", "id": "tanggal atau tahun"},
+    AnswerType.DURATION: {"en": "a duration", "id": "lama waktu"},
+    AnswerType.COUNT: {"en": "this number", "id": "jumlah ini"},
+    AnswerType.REQUIREMENTS: {"en": "requirements or documents", "id": "syarat atau dokumen"},
+}
+
+
+def abstain_message(lang: Lang, missing: AnswerType | None = None) -> str:
+    """The abstention text in ``lang``, naming the missing kind of value when there is one."""
+    if missing is None or missing not in _MISSING_VALUE:
+        return ABSTAIN_MESSAGES[lang]
+    what = _MISSING_VALUE[missing][lang]
+    if lang == "id":
+        return f"Sumber yang tersedia tidak menyebutkan {what} untuk pertanyaan ini. Bagian yang paling dekat tercantum di bawah."
+    return f"The sources do not state {what} for this question. The closest passages are listed below."
+
+
 _EMPHASIS = re.compile(r"(\*{1,3}|_{2,3})(?=\S)|(?<=\S)(\*{1,3}|_{2,3})")
 
 
@@ -365,7 +388,7 @@ class Answerer:
                 if len(closest) >= self.max_sentences:
                     break
             citations = [self._citation(i, item) for i, item in enumerate(closest, start=1)]
-            text = ABSTAIN_MESSAGES[lang]
+            text = abstain_message(lang, kind if best is None and kind in STRICT_TYPES else None)
             abstained = True
         else:
             chosen = self.select(scored, kind, best)

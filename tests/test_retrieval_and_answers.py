@@ -9,7 +9,8 @@ from helpers import KEMNAKER, TOKUTEI, make_settings
 
 from indexer.embedders.fake import FakeEmbedder
 from indexer.errors import DocumentNotFoundError, InvalidQueryError
-from service.answers import ABSTAIN_MESSAGES, Answer, display_text
+from service.answer_types import AnswerType
+from service.answers import ABSTAIN_MESSAGES, Answer, abstain_message, display_text
 from service.engine import MAX_QUESTION_CHARS, Engine, clean_question
 from service.retrieval import LEXICAL
 
@@ -156,7 +157,7 @@ def test_abstention_lists_closest_passages_in_the_question_language(fake_engine:
     assert english.abstained and english.answer == ABSTAIN_MESSAGES["en"] and english.lang == "en"
     assert english.citations
     assert len({c.chunk_id for c in english.citations}) == len(english.citations)
-    indonesian = engine.ask("Berapa harga tiket pesawat ke Jepang?")
+    indonesian = engine.ask("Kenapa langit berwarna biru?")
     assert indonesian.abstained and indonesian.answer == ABSTAIN_MESSAGES["id"] and indonesian.lang == "id"
     assert indonesian.to_dict()["lang"] == "id"
     _check_citations(engine, indonesian.to_dict())
@@ -242,9 +243,15 @@ def test_default_mode_comes_from_settings(tmp_path, corpus_copy, build) -> None:
 def test_value_question_without_a_stated_value_abstains_even_at_threshold_zero(fake_engine: Engine) -> None:
     # The corpus talks about the apprenticeship at length but states no wage, fee or age limit.
     assert fake_engine.settings.abstain_threshold == 0.0
-    for question in ("Berapa gaji bulanan peserta magang?", "What is the age limit for applicants?"):
+    for question, lang, missing in (
+        ("Berapa gaji bulanan peserta magang?", "id", AnswerType.MONEY),
+        ("What is the age limit for applicants?", "en", AnswerType.AGE),
+    ):
         answer = fake_engine.ask(question)
         assert answer.abstained and answer.confidence == 0.0, question
+        # The message says which kind of value the sources lack, in the question's language.
+        assert answer.answer == abstain_message(lang, missing)
+        assert answer.answer != ABSTAIN_MESSAGES[lang]
         assert answer.citations  # the closest passages are still shown
         _check_citations(fake_engine, answer.to_dict())
 
