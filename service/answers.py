@@ -242,11 +242,15 @@ class Answerer:
         """Calibrated dense similarity of the whole passage (its chunk vector) to the query."""
         return self._calibrated(analysis, self.index.chunk_vectors, passage.row)
 
-    def score_sentences(self, analysis: QueryAnalysis, passages: Sequence[Passage]) -> list[ScoredSentence]:
-        """Every sentence of ``passages`` with its support, best first (each sentence once)."""
+    def score_sentences(
+        self, analysis: QueryAnalysis, passages: Sequence[Passage], kind: AnswerType | None, question_lang: Lang
+    ) -> list[ScoredSentence]:
+        """Every sentence of ``passages`` with its support, best first (each sentence once).
+
+        ``kind`` and ``question_lang`` are the question's expected answer type and language.
+        """
         content = self._content_words(analysis.text)
-        prefers_actors = expected_type(analysis.text) is AnswerType.ACTORS
-        question_lang = detect_language(analysis.text, fallback="en")
+        prefers_actors = kind is AnswerType.ACTORS
         dense_share = DENSE_SHARE if analysis.vectors else 0.0
         seen: set[int] = set()
         scored: list[ScoredSentence] = []
@@ -300,15 +304,14 @@ class Answerer:
         tokens = self._tokens(item.sentence)
         return any(word in tokens or set(self.analyzer.stems(word)) & tokens for word in measured)
 
-    def best_sentence(self, question: str, scored: Sequence[ScoredSentence]) -> ScoredSentence | None:
+    def best_sentence(
+        self, question: str, scored: Sequence[ScoredSentence], kind: AnswerType | None, lang: Lang
+    ) -> ScoredSentence | None:
         """The sentence the answer is built on: for a value question, the best one stating such a value."""
-        kind = expected_type(question)
-        if kind in STRICT_TYPES:
-            assert kind is not None
+        if kind is not None and kind in STRICT_TYPES:
             measured: list[str] = []
             if kind in (AnswerType.COUNT, AnswerType.DURATION):
                 measured = measured_words(question, self.analyzer.stopwords)
-            lang = detect_language(question, fallback="en")
             return next(
                 (
                     item
@@ -373,11 +376,11 @@ class Answerer:
         """Answer ``question`` from ``passages`` (already retrieved for ``analysis``)."""
         started = time.perf_counter()
         lang = detect_language(question, fallback="en")
-        scored = self.score_sentences(analysis, passages)
         kind = expected_type(question)
+        scored = self.score_sentences(analysis, passages, kind, lang)
         # A value question with no sentence stating such a value is not answered by the
         # sources, however close their topic: confidence 0.
-        best = self.best_sentence(question, scored)
+        best = self.best_sentence(question, scored, kind, lang)
         confidence = best.support if best is not None else 0.0
         if best is None or confidence < self.thresholds[mode]:
             # Abstain, but show the closest passage(s) with their best sentence.
@@ -388,7 +391,8 @@ class Answerer:
                 if len(closest) >= self.max_sentences:
                     break
             citations = [self._citation(i, item) for i, item in enumerate(closest, start=1)]
-            text = abstain_message(lang, kind if best is None and kind in STRICT_TYPES else None)
+            # Name the missing value only when that is why: not when a stated value scored low.
+            text = abstain_message(lang, kind if best is None else None)
             abstained = True
         else:
             chosen = self.select(scored, kind, best)
