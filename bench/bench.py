@@ -54,22 +54,19 @@ def cpu_name() -> str:
 
 
 def bench_index(index_dir: Path) -> dict[str, float]:
+    from indexer.embedders import load_embedders
     from indexer.pipeline import build_index
-    from indexer.settings import Settings
-    from indexer.tokens import get_counter
-    from service.engine import chunker_config, load_embedders
+    from service.config import Settings
 
     settings = Settings(index_dir=index_dir)
     started = time.perf_counter()
     embedders = load_embedders(settings.embedders)
     load_s = time.perf_counter() - started
     started = time.perf_counter()
-    report = build_index([ROOT / "corpus"], index_dir, embedders, get_counter(None), chunker_config(settings),
-                         settings.max_file_bytes)
+    report = build_index([ROOT / "corpus"], settings.index, embedders)
     full_s = time.perf_counter() - started
     started = time.perf_counter()
-    noop = build_index([ROOT / "corpus"], index_dir, embedders, get_counter(None), chunker_config(settings),
-                       settings.max_file_bytes)
+    noop = build_index([ROOT / "corpus"], settings.index, embedders)
     noop_s = time.perf_counter() - started
     assert not noop.changed
     return {"encoder_load_s": load_s, "full_index_s": full_s, "noop_reindex_s": noop_s,
@@ -77,10 +74,10 @@ def bench_index(index_dir: Path) -> dict[str, float]:
 
 
 def bench_latency(index_dir: Path, rounds: int = 5) -> dict[str, dict[str, float]]:
-    from indexer.settings import Settings
-    from service.engine import Engine
+    from service.config import Settings
+    from service.qa.engine import Engine
 
-    engine = Engine.load(Settings(index_dir=index_dir))
+    engine = Engine.load(Settings(index_dir=index_dir).engine)
     engine.warm_up()
     out = {}
     for mode in ("lexical", "dense", "hybrid"):

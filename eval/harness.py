@@ -24,7 +24,7 @@ from eval.metrics import (
     recall_at_k,
     reciprocal_rank,
 )
-from service.engine import Engine
+from service.qa.engine import Engine
 
 K_VALUES = (1, 3, 5, 10)
 

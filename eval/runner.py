@@ -16,10 +16,10 @@ from typing import Any
 
 from eval.harness import ItemResult, breakdown, evaluate, load_gold, results_json, summarise
 from eval.metrics import abstention_scores
+from indexer.embedders import load_embedders
 from indexer.pipeline import build_index
-from indexer.settings import Settings
-from indexer.tokens import get_counter
-from service.engine import Engine, chunker_config, load_embedders
+from service.config import Settings
+from service.qa.engine import Engine
 
 DEFAULT_CONFIGS = ("e5-small", "use-m3", "sentence-transformers:all-MiniLM-L6-v2", "e5-small+use-m3")
 
@@ -77,24 +77,16 @@ def run(
             update={"embedders": specs, "abstain_threshold": 0.0, "abstain_threshold_lexical": 0.0}
         )
         embedders = load_embedders(specs)
-        index_dir = _config_dir(work_dir, config, config_settings)
-        report = build_index(
-            config_settings.corpus_paths,
-            index_dir,
-            embedders,
-            get_counter(config_settings.tiktoken_cache_dir),
-            chunker_config(config_settings),
-            config_settings.max_file_bytes,
-            config_settings.embed_batch_size,
-        )
+        config_settings = config_settings.model_copy(update={"index_dir": _config_dir(work_dir, config, config_settings)})
+        report = build_index(config_settings.corpus_paths, config_settings.index, embedders)
         log(f"[{config}] {report.summary}")
-        engine = Engine.load(config_settings, embedders, index_dir)
+        engine = Engine.load(config_settings.engine, embedders)
         config_modes = list(modes)
         raw = evaluate(engine, items, config_modes, config)
         raw_results.extend(raw)
         for mode in config_modes:
             mode_rows = [r for r in raw if r.mode == mode]
-            applied = apply_threshold(mode_rows, settings.threshold_for(mode))
+            applied = apply_threshold(mode_rows, settings.answer.threshold_for(mode))
             all_results.extend(applied)
             summary = summarise(applied)
             log(
@@ -140,15 +132,26 @@ def markdown_table(report: dict[str, Any], split: str = "all") -> str:
     return "\n".join(lines)
 
 
+def _write_json_and_markdown(report: dict[str, Any], markdown: str, out_dir: Path, stem: str) -> list[Path]:
+    """``<stem>.json`` and ``<stem>.md`` under ``out_dir``: every report is written this way."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / f"{stem}.json", out_dir / f"{stem}.md"]
+    written[0].write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    written[1].write_text(markdown if markdown.endswith("\n") else markdown + "\n", encoding="utf-8")
+    return written
+
+
+def write_benchmark_report(report: dict[str, Any], markdown: str, out_dir: Path, name: str) -> list[Path]:
+    """A public benchmark's report (``tanya eval beir|facqa``): ``<name>.json`` and ``<name>.md``."""
+    return _write_json_and_markdown(report, markdown, out_dir, name)
+
+
 def write_report(report: dict[str, Any], out_dir: Path) -> list[Path]:
     """Write report.json, report.md and a recall@k chart (PNG, if matplotlib is installed)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = [out_dir / "report.json", out_dir / "report.md"]
-    written[0].write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     parts = [f"# Gold-set evaluation ({report['questions']} questions)\n", f"Settings: `{json.dumps(report['settings'])}`\n"]
     for split in ("all", "lang=en", "lang=id", "cross-lingual", "same-language"):
         parts.append(f"\n## {split}\n\n{markdown_table(report, split)}\n")
-    written[1].write_text("".join(parts), encoding="utf-8")
+    written = _write_json_and_markdown(report, "".join(parts), out_dir, "report")
     try:
         import matplotlib
 
@@ -174,4 +177,4 @@ def write_report(report: dict[str, Any], out_dir: Path) -> list[Path]:
     return written
 
 
-__all__ = ["DEFAULT_CONFIGS", "markdown_table", "run", "threshold_sweep", "write_report"]
+__all__ = ["DEFAULT_CONFIGS", "markdown_table", "run", "threshold_sweep", "write_benchmark_report", "write_report"]

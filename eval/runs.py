@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from eval.metrics import ndcg_at_k
-from indexer.embedders import Embedder
+from indexer.embedders import Embedder, embed_in_batches
+from service.qa.fusion import FusionConfig, fuse
 
 Run = dict[str, list[tuple[str, float]]]
 Qrels = dict[str, dict[str, int]]
@@ -97,13 +98,16 @@ def embed_corpus(
         vectors = np.load(cache)
         if vectors.shape == (len(corpus.doc_ids), embedder.dim):
             return vectors
-    parts = []
     total = len(corpus.doc_texts)
-    for start in range(0, total, batch_size):
-        parts.append(embedder.embed_passages(corpus.doc_texts[start : start + batch_size]))
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
         if progress:
-            progress(min(start + batch_size, total), total)
-    vectors = np.concatenate(parts).astype(np.float32)
+            progress(done, total)
+
+    vectors = embed_in_batches(embedder, corpus.doc_texts, batch_size, tick).astype(np.float32)
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = cache.with_suffix(".partial.npy")
     np.save(partial, vectors)
@@ -124,15 +128,17 @@ def dense_run(corpus: FlatCorpus, embedder: Embedder, doc_vectors: np.ndarray, k
 
 
 def rrf(runs: Sequence[Run], k: int = 60, weights: Sequence[float] | None = None, depth: int = 1000) -> Run:
-    """Reciprocal-rank fusion: score = sum of weight / (k + rank)."""
+    """Reciprocal-rank fusion (the product's :func:`~service.qa.fusion.fuse`): score = sum of weight / (k + rank)."""
     weights = list(weights) if weights is not None else [1.0] * len(runs)
+    names = [f"run{i}" for i in range(len(runs))]
+    config = FusionConfig(method="rrf", rrf_k=k, weights=dict(zip(names, weights, strict=True)))
     fused: Run = {}
     for qid in runs[0]:
-        scores: dict[str, float] = {}
-        for run, weight in zip(runs, weights, strict=True):
-            for rank, (doc_id, _) in enumerate(run.get(qid, [])[:depth], start=1):
-                scores[doc_id] = scores.get(doc_id, 0.0) + weight / (k + rank)
-        fused[qid] = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:depth]
+        ranked = {}
+        for name, run in zip(names, runs, strict=True):
+            hits = run.get(qid, [])[:depth]
+            ranked[name] = ([doc_id for doc_id, _ in hits], [score for _, score in hits])
+        fused[qid] = [(hit.key, hit.score) for hit in fuse(ranked, config, depth=depth)]
     return fused
 
 

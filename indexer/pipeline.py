@@ -18,7 +18,7 @@ import numpy as np
 
 from indexer.chunks import Chunk, ChunkerConfig, Sentence, chunk_document
 from indexer.documents import SkippedFile, load_documents
-from indexer.embedders import Embedder
+from indexer.embedders import Embedder, embed_in_batches
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError
 from indexer.lexical import Analyzer, LexicalIndex
 from indexer.store import (
@@ -26,16 +26,29 @@ from indexer.store import (
     IndexData,
     check_compatible,
     document_fingerprint,
+    embedder_infos,
     load_index,
     metadata_hash,
     write_index,
 )
-from indexer.tokens import TokenCounter
+from indexer.tokens import TokenCounter, get_counter
 
 log = logging.getLogger(__name__)
 
 #: ``progress(done, total)`` is called as texts are embedded.
 ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Everything a build needs besides the documents and the encoders (from ``Settings.index``)."""
+
+    index_dir: Path
+    chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
+    max_file_bytes: int = 20 * 1024 * 1024
+    batch_size: int = 32
+    #: Where the cl100k_base file is seeded; ``None`` is the per-user cache.
+    tiktoken_cache_dir: Path | None = None
 
 
 @dataclass
@@ -72,11 +85,6 @@ class IndexReport:
         )
 
 
-def embedder_infos(embedders: Sequence[Embedder]) -> list[EmbedderInfo]:
-    """Manifest entries for live embedders."""
-    return [EmbedderInfo(e.id, int(e.dim), e.version) for e in embedders]
-
-
 def _previous(index_dir: Path, infos: list[EmbedderInfo], chunker: ChunkerConfig) -> tuple[IndexData | None, str | None]:
     """The previous build if its vectors can be reused, else ``None`` and why not."""
     try:
@@ -91,36 +99,27 @@ def _previous(index_dir: Path, infos: list[EmbedderInfo], chunker: ChunkerConfig
 
 
 def _embed(
-    embedders: Sequence[Embedder],
-    texts: list[str],
-    passages: bool,
-    batch_size: int,
-    tick: Callable[[int], None],
+    embedders: Sequence[Embedder], texts: list[str], batch_size: int, tick: Callable[[int], None]
 ) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for embedder in embedders:
-        parts = []
-        for start in range(0, len(texts), batch_size):
-            batch = texts[start : start + batch_size]
-            parts.append(embedder.embed_passages(batch) if passages else embedder.embed_queries(batch))
-            tick(len(batch))
-        out[embedder.id] = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
-    return out
+    """Passage vectors of ``texts`` under every encoder."""
+    return {e.id: embed_in_batches(e, texts, batch_size, tick) for e in embedders}
 
 
 def build_index(
     paths: Sequence[Path],
-    index_dir: Path,
+    config: IndexConfig,
     embedders: Sequence[Embedder],
-    counter: TokenCounter,
-    chunker: ChunkerConfig,
-    max_file_bytes: int,
-    batch_size: int = 32,
+    counter: TokenCounter | None = None,
     progress: ProgressCallback | None = None,
 ) -> IndexReport:
-    """Index every readable document under ``paths`` into ``index_dir`` (incrementally, atomically)."""
+    """Index every readable document under ``paths`` into ``config.index_dir`` (incrementally, atomically).
+
+    ``counter`` defaults to the cl100k_base counter seeded under ``config.tiktoken_cache_dir``.
+    """
     started = time.perf_counter()
-    documents, skipped = load_documents(paths, max_file_bytes)
+    index_dir, chunker = config.index_dir, config.chunker
+    counter = counter or get_counter(config.tiktoken_cache_dir)
+    documents, skipped = load_documents(paths, config.max_file_bytes)
     if not documents:
         where = ", ".join(str(p) for p in paths)
         raise NoDocumentsError(f"no readable .txt/.md/.html/.pdf document under {where}; the index was left as it was")
@@ -172,8 +171,8 @@ def build_index(
 
     if progress:
         progress(0, total)
-    new_chunk_vectors = _embed(embedders, chunk_texts, True, batch_size, tick)
-    new_sentence_vectors = _embed(embedders, sentence_texts, True, batch_size, tick)
+    new_chunk_vectors = _embed(embedders, chunk_texts, config.batch_size, tick)
+    new_sentence_vectors = _embed(embedders, sentence_texts, config.batch_size, tick)
 
     # Assemble the new build in document order, reusing rows from the previous build.
     chunks: list[Chunk] = []
@@ -235,4 +234,4 @@ def _stack(parts: list[np.ndarray], dim: int) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, dim), np.float32)
 
 
-__all__ = ["IndexReport", "build_index", "embedder_infos"]
+__all__ = ["IndexConfig", "IndexReport", "build_index"]

@@ -18,9 +18,9 @@ from helpers import CORPUS_DIR, make_settings, run_build
 from indexer.chunks import ChunkerConfig
 from indexer.embedders.fake import FakeEmbedder
 from indexer.pipeline import IndexReport
-from indexer.settings import Settings
+from service.config import Settings
 from indexer.tokens import TokenCounter, get_counter
-from service.engine import Engine
+from service.qa.engine import Engine
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +83,7 @@ def fake_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     settings = make_settings(root / "index", abstain_threshold=0.0)
     embedders = [FakeEmbedder()]
     run_build([corpus], settings, embedders)
-    return Engine.load(settings, embedders)
+    return Engine.load(settings.engine, embedders)
 
 
 # --- HTTP service tests (tests/test_service_*.py): fixtures live in service_fixtures.py ----------

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from indexer.chunks import ChunkerConfig
 from indexer.documents import Document
 from indexer.language import Lang
 from indexer.pipeline import IndexReport, build_index
-from indexer.settings import Settings
-from indexer.tokens import TokenCounter, get_counter
-from service.engine import chunker_config
+from service.config import Settings
+from indexer.tokens import TokenCounter
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS_DIR = REPO_ROOT / "corpus"
@@ -49,16 +49,8 @@ def run_build(
     chunker: ChunkerConfig | None = None,
 ) -> IndexReport:
     """``build_index`` with the values taken from ``settings``."""
-    return build_index(
-        list(paths),
-        settings.index_dir,
-        embedders,  # type: ignore[arg-type]
-        counter or get_counter(None),
-        chunker or chunker_config(settings),
-        settings.max_file_bytes,
-        settings.embed_batch_size,
-        None,
-    )
+    config = settings.index if chunker is None else replace(settings.index, chunker=chunker)
+    return build_index(list(paths), config, embedders, counter)  # type: ignore[arg-type]
 
 
 def doc_from_text(text: str, lang: Lang = "en", doc_id: str = "synthetic", fmt: str = "txt") -> Document:

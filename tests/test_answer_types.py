@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from indexer.lexical import Analyzer
-from service.answer_types import STRICT_TYPES, AnswerType, expected_type, measured_words, states_value
+from service.qa.answer_types import STRICT_TYPES, AnswerType, expected_type, measured_words, states_value
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ import pytest
 from helpers import ExplicitSettings
 
 from eval.harness import evaluate, load_gold, summarise
+from indexer.embedders import load_embedders
 from indexer.pipeline import build_index
-from indexer.tokens import get_counter
-from service.engine import Engine, chunker_config, load_embedders
+from service.qa.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,9 +36,8 @@ ABSTENTION_RECALL_MIN = 0.90
 def gold_summary(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, float], float]:
     settings = ExplicitSettings(index_dir=tmp_path_factory.mktemp("gate") / "index")
     embedders = load_embedders(settings.embedders)
-    build_index([ROOT / "corpus"], settings.index_dir, embedders, get_counter(None), chunker_config(settings),
-                settings.max_file_bytes)
-    engine = Engine.load(settings, embedders)
+    build_index([ROOT / "corpus"], settings.index, embedders)
+    engine = Engine.load(settings.engine, embedders)
     items = load_gold(ROOT / "eval" / "gold.jsonl")
     results = evaluate(engine, items, [settings.mode], "default")
     kinds = {item.id: item.kind for item in items}

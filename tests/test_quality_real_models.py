@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from helpers import CORPUS_DIR, ExplicitSettings, run_build
 
-from indexer.settings import Settings
-from service.answer_types import expected_type
-from service.answers import abstain_message
-from service.engine import Engine, load_embedders
+from service.config import Settings
+from service.qa.answer_types import expected_type
+from indexer.embedders import load_embedders
+from service.qa.engine import Engine
+from service.qa.messages import abstain_message
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +32,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     embedders = load_embedders(settings.embedders)
     report = run_build([corpus], settings, embedders)
     assert report.documents == 3 and not report.skipped
-    return Engine.load(settings, embedders)
+    return Engine.load(settings.engine, embedders)
 
 
 @pytest.fixture(scope="module")

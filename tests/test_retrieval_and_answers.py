@@ -9,10 +9,12 @@ from helpers import KEMNAKER, TOKUTEI, make_settings
 
 from indexer.embedders.fake import FakeEmbedder
 from indexer.errors import DocumentNotFoundError, InvalidQueryError
-from service.answer_types import AnswerType
-from service.answers import ABSTAIN_MESSAGES, Answer, abstain_message, display_text
-from service.engine import MAX_QUESTION_CHARS, Engine, clean_question
-from service.retrieval import LEXICAL
+from service.qa.answer_types import AnswerType
+from service.qa.engine import Engine
+from service.qa.messages import ABSTAIN_MESSAGES, abstain_message, display_text
+from service.qa.query import clean_question
+from service.qa.retrieval import LEXICAL
+from service.qa.types import MAX_QUESTION_CHARS, Answer
 
 CONTRACT_KEYS = {"question", "answer", "abstained", "confidence", "citations", "mode", "timings_ms"}
 CITATION_KEYS = {
@@ -57,7 +59,7 @@ def test_search_passages_have_a_rank_for_every_signal(fake_engine: Engine, mode:
             assert rank is None or rank >= 1
             assert (rank is not None) == (signal in passage.signal_scores)
         doc = fake_engine.document(passage.doc_id)
-        assert doc.text[passage.chunk.start : passage.chunk.end] == passage.text
+        assert doc.text[passage.start : passage.end] == passage.text
         assert passage.title == doc.title and passage.source == doc.source
     scores = [p.score for p in passages]
     assert scores == sorted(scores, reverse=True)
@@ -85,7 +87,7 @@ def test_numbers_match_across_languages(fake_engine: Engine) -> None:
 
 def test_top_k_is_respected_and_defaults_to_settings(fake_engine: Engine) -> None:
     assert len(fake_engine.search("Japan", top_k=1, mode="hybrid")) == 1
-    assert len(fake_engine.search("Japan", mode="hybrid")) == fake_engine.settings.top_k
+    assert len(fake_engine.search("Japan", mode="hybrid")) == fake_engine.config.retrieval.top_k
 
 
 @pytest.mark.parametrize("top_k", [0, 21, -1])
@@ -95,15 +97,15 @@ def test_top_k_out_of_range_is_invalid(fake_engine: Engine, top_k: int) -> None:
 
 
 def test_rrf_fused_score_is_the_weighted_sum_of_reciprocal_ranks(fake_engine: Engine) -> None:
-    k = fake_engine.settings.rrf_k
+    k = fake_engine.config.retrieval.fusion.rrf_k
     for passage in fake_engine.search("Tokutei Ginou program", top_k=10, mode="hybrid"):
         expected = sum(1.0 / (k + r) for r in passage.ranks.values() if r is not None)
         assert passage.score == pytest.approx(expected)
 
 
 def test_score_fusion_and_weights(fake_engine: Engine) -> None:
-    settings = fake_engine.settings.model_copy(update={"fusion": "score", "fusion_weights": {"fake": 0.0}})
-    engine = Engine.over(settings, fake_engine.embedders, fake_engine.index)
+    settings = make_settings(fake_engine.config.index_dir, abstain_threshold=0.0, fusion="score", fusion_weights={"fake": 0.0})
+    engine = Engine.over(settings.engine, fake_engine.embedders, fake_engine.index)
     passages = engine.search("Tokutei Ginou BP2MI", top_k=5, mode="hybrid")
     assert passages
     # With the dense weight at zero the order is the BM25 order.
@@ -147,12 +149,12 @@ def test_answer_sentences_are_the_highlighted_sentences(fake_engine: Engine) -> 
 def test_answer_has_at_most_max_sentences(fake_engine: Engine) -> None:
     for question in QUESTIONS:
         answer = fake_engine.ask(question)
-        assert len(answer.citations) <= fake_engine.settings.answer_max_sentences
+        assert len(answer.citations) <= fake_engine.config.answer.max_sentences
 
 
 def test_abstention_lists_closest_passages_in_the_question_language(fake_engine: Engine) -> None:
-    settings = fake_engine.settings.model_copy(update={"abstain_threshold": 1.0})
-    engine = Engine.over(settings, fake_engine.embedders, fake_engine.index)
+    settings = make_settings(fake_engine.config.index_dir, abstain_threshold=1.0)
+    engine = Engine.over(settings.engine, fake_engine.embedders, fake_engine.index)
     english = engine.ask("Who selects Tokutei Ginou workers?")
     assert english.abstained and english.answer == ABSTAIN_MESSAGES["en"] and english.lang == "en"
     assert english.citations
@@ -164,15 +166,15 @@ def test_abstention_lists_closest_passages_in_the_question_language(fake_engine:
 
 
 def test_abstention_without_any_passage(fake_engine: Engine) -> None:
-    settings = fake_engine.settings.model_copy(update={"abstain_threshold": 0.5})
-    engine = Engine.over(settings, fake_engine.embedders, fake_engine.index)
+    settings = make_settings(fake_engine.config.index_dir, abstain_threshold=0.5)
+    engine = Engine.over(settings.engine, fake_engine.embedders, fake_engine.index)
     answer = engine.ask("zzzqx qqqwv", mode="lexical")
     assert answer.abstained and answer.citations == [] and answer.confidence == 0.0
     assert answer.answer == ABSTAIN_MESSAGES["en"]
 
 
 def test_nothing_retrieved_always_abstains(fake_engine: Engine) -> None:
-    assert fake_engine.settings.abstain_threshold == 0.0
+    assert fake_engine.config.answer.abstain_threshold == 0.0
     answer = fake_engine.ask("zzzqx qqqwv", mode="lexical")
     assert answer.citations == []
     assert answer.abstained
@@ -206,7 +208,7 @@ def test_question_at_the_length_limit_is_accepted(fake_engine: Engine) -> None:
 def test_unknown_mode_is_rejected(fake_engine: Engine, mode: str) -> None:
     if mode == "":
         # An empty mode falls back to the configured default.
-        assert fake_engine.ask("Japan", mode=mode).mode == fake_engine.settings.mode
+        assert fake_engine.ask("Japan", mode=mode).mode == fake_engine.config.retrieval.mode
         return
     with pytest.raises(InvalidQueryError, match="mode"):
         fake_engine.ask("Japan", mode=mode)
@@ -232,7 +234,7 @@ def test_default_mode_comes_from_settings(tmp_path, corpus_copy, build) -> None:
     settings = make_settings(tmp_path / "idx", mode="lexical")
     embedders = [FakeEmbedder()]
     build([corpus_copy], settings, embedders)
-    engine = Engine.load(settings, embedders)
+    engine = Engine.load(settings.engine, embedders)
     calls = embedders[0].calls
     answer = engine.ask("Tokutei Ginou")
     assert answer.mode == "lexical"
@@ -242,7 +244,7 @@ def test_default_mode_comes_from_settings(tmp_path, corpus_copy, build) -> None:
 
 def test_value_question_without_a_stated_value_abstains_even_at_threshold_zero(fake_engine: Engine) -> None:
     # The corpus talks about the apprenticeship at length but states no wage, fee or age limit.
-    assert fake_engine.settings.abstain_threshold == 0.0
+    assert fake_engine.config.answer.abstain_threshold == 0.0
     for question, lang, missing in (
         ("Berapa gaji bulanan peserta magang?", "id", AnswerType.MONEY),
         ("What is the age limit for applicants?", "en", AnswerType.AGE),

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service_fixtures import Gate, assert_problem, build_into, service_settings
 
 from indexer.embedders.fake import FakeEmbedder
-from service.app import create_app
+from service.api.app import create_app
 
 ClientFactory = Callable[..., TestClient]
 NEW_FACT = "The zorblax quota for METI interns is exactly 4242 people per year."

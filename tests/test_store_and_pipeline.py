@@ -13,12 +13,14 @@ import pytest
 from helpers import KEMNAKER, METI, TOKUTEI, make_settings
 
 from indexer import store
+from indexer.store import reader as store_reader
+from indexer.store import writer as store_writer
 from indexer.chunks import ChunkerConfig
 from indexer.embedders.fake import FakeEmbedder
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError
-from indexer.pipeline import embedder_infos
+from indexer.store import embedder_infos
 from indexer.store import load_index, read_manifest
-from service.engine import Engine, chunker_config
+from service.qa.engine import Engine
 
 ALL = sorted([KEMNAKER, METI, TOKUTEI])
 
@@ -36,10 +38,10 @@ class FailingEmbedder(FakeEmbedder):
         super().__init__()
         self.fail_after = fail_after
 
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+    def _encode_passages(self, texts: list[str]) -> np.ndarray:
         if self.calls + len(texts) > self.fail_after:
             raise RuntimeError("encoder crashed")
-        return super()._encode(texts)
+        return super()._encode_passages(texts)
 
 
 def _builds(index_dir: Path) -> list[Path]:
@@ -92,7 +94,7 @@ def test_first_build_writes_a_complete_symlinked_index(corpus_copy, fake_setting
     assert manifest["format"] == store.FORMAT and manifest["format_version"] == store.FORMAT_VERSION
     assert manifest["build_id"] == report.build_id
     assert manifest["embedders"] == [{"id": "fake", "dim": 64, "version": "fake-1"}]
-    assert manifest["chunker"] == chunker_config(fake_settings).to_record()
+    assert manifest["chunker"] == fake_settings.chunker.to_record()
     assert manifest["counts"] == {"documents": 3, "chunks": report.chunks, "sentences": report.sentences}
     assert sorted(d["doc_id"] for d in manifest["documents"]) == ALL
 
@@ -182,7 +184,7 @@ def test_removing_a_file_drops_it(corpus_copy, fake_settings, fake_embedder, bui
     assert all(c.doc_id != METI for c in data.chunks)
     assert all(s.doc_id != METI for s in data.sentences)
     assert data.chunk_vectors["fake"].shape[0] == len(data.chunks)
-    engine = Engine.load(fake_settings, [fake_embedder])
+    engine = Engine.load(fake_settings.engine, [fake_embedder])
     assert all(p.doc_id != METI for p in engine.search("METI Japan Internship Program", top_k=20, mode="lexical"))
 
 
@@ -231,7 +233,7 @@ def test_changed_chunker_forces_a_full_rebuild(corpus_copy, fake_settings, fake_
 def test_old_builds_are_pruned(corpus_copy, fake_settings, fake_embedder, build, monkeypatch) -> None:
     # Distinct, increasing timestamps so that build names sort in creation order.
     ticks = iter(range(1000))
-    monkeypatch.setattr(store.time, "strftime", lambda fmt, *a: f"20990101T0000{next(ticks):02d}")
+    monkeypatch.setattr(store_writer.time, "strftime", lambda fmt, *a: f"20990101T0000{next(ticks):02d}")
     path = corpus_copy / "kemnaker-im-japan-magang-2024.txt"
     targets = []
     for i in range(4):
@@ -239,7 +241,7 @@ def test_old_builds_are_pruned(corpus_copy, fake_settings, fake_embedder, build,
         build([corpus_copy], fake_settings, [fake_embedder])
         targets.append(fake_settings.index_dir.resolve())
     builds = _builds(fake_settings.index_dir)
-    assert [b.resolve() for b in builds] == targets[-store.KEEP_BUILDS :]  # the current and the previous one
+    assert [b.resolve() for b in builds] == targets[-store_writer.KEEP_BUILDS :]  # the current and the previous one
     assert load_index(fake_settings.index_dir).documents[KEMNAKER].text.startswith("Versi 3")
 
 
@@ -249,9 +251,9 @@ def test_pruning_keeps_the_previous_build_within_one_second(
     import uuid
 
     # Four builds in the same second whose random suffixes happen to decrease.
-    monkeypatch.setattr(store.time, "strftime", lambda fmt, *a: "20990101T000000")
+    monkeypatch.setattr(store_writer.time, "strftime", lambda fmt, *a: "20990101T000000")
     counter = iter(range(10_000, 0, -1))
-    monkeypatch.setattr(store.uuid, "uuid4", lambda: uuid.UUID(int=next(counter) << 96))
+    monkeypatch.setattr(store_writer.uuid, "uuid4", lambda: uuid.UUID(int=next(counter) << 96))
     path = corpus_copy / "kemnaker-im-japan-magang-2024.txt"
     targets = []
     for i in range(4):
@@ -260,7 +262,7 @@ def test_pruning_keeps_the_previous_build_within_one_second(
         targets.append(fake_settings.index_dir.resolve())
     remaining = {b.resolve() for b in _builds(fake_settings.index_dir)}
     assert targets[-2] in remaining  # the build readers were using until the last swap
-    assert remaining == set(targets[-store.KEEP_BUILDS :])
+    assert remaining == set(targets[-store_writer.KEEP_BUILDS :])
 
 
 # --- mismatch ------------------------------------------------------------------------------------------
@@ -268,7 +270,7 @@ def test_mismatched_chunker_is_refused_clearly(corpus_copy, fake_settings, fake_
     build([corpus_copy], fake_settings, [fake_embedder])
     other = fake_settings.model_copy(update={"chunk_max_tokens": 64})
     with pytest.raises(IndexMismatchError) as info:
-        Engine.load(other, [fake_embedder])
+        Engine.load(other.engine, [fake_embedder])
     message = str(info.value)
     assert "chunk" in message and "64" in message and "tanya index" in message
 
@@ -276,17 +278,17 @@ def test_mismatched_chunker_is_refused_clearly(corpus_copy, fake_settings, fake_
 def test_mismatched_embedders_are_refused_clearly(corpus_copy, fake_settings, fake_embedder, build) -> None:
     build([corpus_copy], fake_settings, [fake_embedder])
     with pytest.raises(IndexMismatchError) as info:
-        Engine.load(fake_settings, [fake_embedder, OtherFake()])
+        Engine.load(fake_settings.engine, [fake_embedder, OtherFake()])
     message = str(info.value)
     assert "embedders" in message and "fake" in message and "other-fake" in message
     with pytest.raises(IndexMismatchError, match="other-fake"):
-        Engine.load(fake_settings, [OtherFake()])
+        Engine.load(fake_settings.engine, [OtherFake()])
 
 
 def test_mismatched_embedder_dimension_is_refused(corpus_copy, fake_settings, fake_embedder, build) -> None:
     build([corpus_copy], fake_settings, [fake_embedder])
     with pytest.raises(IndexMismatchError, match="dim"):
-        Engine.load(fake_settings, [FakeEmbedder(dim=32)])
+        Engine.load(fake_settings.engine, [FakeEmbedder(dim=32)])
 
 
 def test_unknown_index_format_is_refused(corpus_copy, fake_settings, fake_embedder, build) -> None:
@@ -301,7 +303,7 @@ def test_unknown_index_format_is_refused(corpus_copy, fake_settings, fake_embedd
 
 def test_missing_index_raises_not_found(tmp_path, fake_settings, fake_embedder) -> None:
     with pytest.raises(IndexNotFoundError, match="tanya index"):
-        Engine.load(fake_settings, [fake_embedder])
+        Engine.load(fake_settings.engine, [fake_embedder])
     (tmp_path / "empty-dir").mkdir()
     with pytest.raises(IndexNotFoundError):
         load_index(tmp_path / "empty-dir")
@@ -327,7 +329,7 @@ def test_damaged_previous_index_is_rebuilt_from_scratch(corpus_copy, fake_settin
     report = build([corpus_copy], fake_settings, [fake_embedder])
     assert report.changed and sorted(report.embedded_documents) == ALL
     assert report.full_rebuild_reason
-    Engine.load(fake_settings, [fake_embedder])
+    Engine.load(fake_settings.engine, [fake_embedder])
 
 
 def test_plain_directory_at_index_dir_is_kept_as_a_legacy_build(corpus_copy, fake_settings, fake_embedder, build) -> None:
@@ -351,7 +353,7 @@ def test_embedder_failing_midway_leaves_previous_index(corpus_copy, fake_setting
     assert failing.calls > 0  # it did fail mid-way, not before starting
     assert _same(before, _snapshot(fake_settings.index_dir))
     assert _builds(fake_settings.index_dir) == builds_before
-    Engine.load(fake_settings, [fake_embedder]).ask("Siapa yang menyeleksi pekerja?")
+    Engine.load(fake_settings.engine, [fake_embedder]).ask("Siapa yang menyeleksi pekerja?")
 
 
 def test_failing_index_write_leaves_previous_index(corpus_copy, fake_settings, fake_embedder, build, monkeypatch) -> None:
@@ -363,13 +365,13 @@ def test_failing_index_write_leaves_previous_index(corpus_copy, fake_settings, f
     def broken_save(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store.np, "save", broken_save)
+    monkeypatch.setattr(store_writer.np, "save", broken_save)
     with pytest.raises(OSError, match="No space"):
         build([corpus_copy], fake_settings, [fake_embedder])
     monkeypatch.undo()
     assert _same(before, _snapshot(fake_settings.index_dir))
     assert _builds(fake_settings.index_dir) == builds_before  # the partial build was removed
-    assert "new" not in Engine.load(fake_settings, [fake_embedder]).index.documents
+    assert "new" not in Engine.load(fake_settings.engine, [fake_embedder]).index.documents
 
 
 def test_no_documents_raises_and_leaves_index(tmp_path, corpus_copy, fake_settings, fake_embedder, build) -> None:
@@ -399,7 +401,7 @@ def test_two_embedders_are_stored_side_by_side(corpus_copy, fake_settings, build
     settings = fake_settings.model_copy(update={"embedders": ["fake", "other-fake"]})
     embedders = [FakeEmbedder(), OtherFake(dim=32)]
     build([corpus_copy], settings, embedders)
-    engine = Engine.load(settings, embedders)
+    engine = Engine.load(settings.engine, embedders)
     assert set(engine.index.chunk_vectors) == {"fake", "other-fake"}
     assert engine.index.chunk_vectors["other-fake"].shape[1] == 32
     passages = engine.search("Tokutei Ginou", mode="hybrid")
@@ -415,17 +417,17 @@ def test_load_index_never_mixes_two_builds(corpus_copy, fake_settings, fake_embe
     assert first_target != second_target
     # Point back at the first build, then let a "concurrent indexer" swap the link to the
     # second build right after the reader has read the manifest.
-    store._swap_link(fake_settings.index_dir, fake_settings.index_dir.parent / first_target)
-    real_read_manifest = store.read_manifest
+    store_writer._swap_link(fake_settings.index_dir, fake_settings.index_dir.parent / first_target)
+    real_read_manifest = store_reader.read_manifest
 
     link = fake_settings.index_dir
 
     def read_then_swap(index_dir: Path) -> dict[str, object]:
         manifest = real_read_manifest(index_dir)
-        store._swap_link(link, link.parent / second_target)
+        store_writer._swap_link(link, link.parent / second_target)
         return manifest
 
-    monkeypatch.setattr(store, "read_manifest", read_then_swap)
+    monkeypatch.setattr(store_reader, "read_manifest", read_then_swap)
     data = load_index(fake_settings.index_dir)
     assert data.path is not None
     assert data.manifest["build_id"] == data.path.name
@@ -435,5 +437,5 @@ def test_copying_a_build_elsewhere_still_loads(corpus_copy, fake_settings, fake_
     build([corpus_copy], fake_settings, [fake_embedder])
     copy = tmp_path / "copied-index"
     shutil.copytree(fake_settings.index_dir.resolve(), copy)
-    data = load_index(copy, embedder_infos([fake_embedder]), chunker_config(fake_settings))
+    data = load_index(copy, embedder_infos([fake_embedder]), fake_settings.chunker)
     assert sorted(data.documents) == ALL

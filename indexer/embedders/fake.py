@@ -11,20 +11,22 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Sequence
 
 import numpy as np
 
-from indexer.embedders.base import normalise
+from indexer.embedders.base import BaseEmbedder
 
 _WORD = re.compile(r"\w+")
 
 
-class FakeEmbedder:
+class FakeEmbedder(BaseEmbedder):
     """Hashed bag-of-words vectors."""
 
     id = "fake"
     version = "fake-1"
+    # Bag-of-words cosines spread like a generic sentence encoder's.
+    anchors = (0.2, 0.7)
+    duplicate_cosine = 0.9
 
     def __init__(self, dim: int = 64) -> None:
         self.dim = dim
@@ -40,16 +42,6 @@ class FakeEmbedder:
             vector[bucket] += sign
         return vector
 
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+    def _encode_passages(self, texts: list[str]) -> np.ndarray:
         self.calls += len(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return normalise(np.stack([self._vector(t) for t in texts]))
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed queries."""
-        return self._encode(texts)
-
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed passages."""
-        return self._encode(texts)
+        return np.stack([self._vector(t) for t in texts])

@@ -7,12 +7,11 @@ reachable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from indexer.embedders.base import normalise
+from indexer.embedders.base import BaseEmbedder
 from indexer.errors import EmbedderUnavailableError
 
 PREFIX = "sentence-transformers:"
@@ -30,8 +29,14 @@ def resolve_model(name: str) -> str:
     return name
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(BaseEmbedder):
     """Wraps ``SentenceTransformer.encode`` with normalised output."""
+
+    # Generic cosine scale for an arbitrary model: not calibrated per model (all-MiniLM-L6-v2
+    # is evaluated with it in eval/README.md). Calibrate a model you deploy before relying on
+    # its abstention.
+    anchors = (0.2, 0.7)
+    duplicate_cosine = 0.9
 
     def __init__(self, name: str, batch_size: int = 32) -> None:
         if not name:
@@ -52,18 +57,7 @@ class SentenceTransformerEmbedder:
         self.version = f"{name}@{Path(location).name}"
         self._batch_size = batch_size
 
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts), batch_size=self._batch_size, show_progress_bar=False, convert_to_numpy=True
+    def _encode_passages(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(
+            self._model.encode(texts, batch_size=self._batch_size, show_progress_bar=False, convert_to_numpy=True)
         )
-        return normalise(vectors)
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed queries."""
-        return self._encode(texts)
-
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed passages."""
-        return self._encode(texts)

@@ -10,8 +10,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
-from service.metrics import Metrics
+from service.api.metrics import Metrics
+from service.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 access_log = logging.getLogger("tanya.access")
 
@@ -93,16 +93,7 @@ class RequestContextMiddleware:
 async def _send_problem(
     send: Send, status: int, title: str, detail: str, scope: Scope, request_id: str | None
 ) -> None:
-    body = json.dumps(
-        {
-            "type": PROBLEM_TYPE_BASE + title.lower().replace(" ", "-"),
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": scope.get("path"),
-            "request_id": request_id,
-        }
-    ).encode()
+    body = json.dumps(problem_body(status, title, detail, scope.get("path"), request_id)).encode()
     await send(
         {
             "type": "http.response.start",

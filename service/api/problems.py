@@ -1,9 +1,10 @@
 """HTTP errors and the one place where every error becomes RFC 9457 problem+json.
 
 Domain errors (``indexer.errors``) and the service's own errors below are mapped to a
-status here; validation errors and unknown routes too. Nothing reaches a client as a
-traceback: an unexpected exception is logged with its request id and answered with a
-generic 500 problem.
+status here (``STATUS``; a test checks that every error class has an entry); validation
+errors and unknown routes too. Nothing reaches a client as a traceback: an unexpected
+exception is logged with its request id and answered with a generic 500 problem. The body
+is built by :func:`problem_body` alone, for the handlers here and the ASGI middleware.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexer.errors import (
     ConfigError,
+    DocumentError,
     DocumentNotFoundError,
     IndexCorruptError,
     IndexMismatchError,
     IndexNotFoundError,
     InvalidQueryError,
+    NoDocumentsError,
     TanyaError,
 )
 
@@ -69,9 +72,13 @@ class NotReadyError(ServiceError):
     title = "Service not ready"
 
 
+#: The status of every error class (the most specific entry in a class's MRO wins).
 STATUS: dict[type[TanyaError], int] = {
     InvalidQueryError: 422,
     DocumentNotFoundError: 404,
+    # Raised while indexing, never while answering; mapped so that no route could turn them into a 500.
+    DocumentError: 422,
+    NoDocumentsError: 422,
     UnauthorizedError: 401,
     RateLimitedError: 429,
     PayloadTooLargeError: 413,
@@ -80,7 +87,8 @@ STATUS: dict[type[TanyaError], int] = {
     IndexNotFoundError: 503,
     IndexMismatchError: 503,
     IndexCorruptError: 503,
-    ConfigError: 500,
+    ConfigError: 500,  # the server is misconfigured: the client can do nothing about it
+    ServiceError: 500,
 }
 
 
@@ -92,8 +100,22 @@ def status_for(error: TanyaError) -> int:
     return 500
 
 
-def _slug(title: str) -> str:
-    return title.lower().replace(" ", "-")
+def problem_body(
+    status: int, title: str, detail: str, instance: str | None = None, request_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The RFC 9457 body: ``type``, ``title``, ``status``, ``detail``, and ``instance``/``request_id`` when known."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
+    return body
 
 
 def problem(
@@ -101,13 +123,9 @@ def problem(
     **extra: Any,
 ) -> JSONResponse:
     """An ``application/problem+json`` response."""
-    body: dict[str, Any] = {"type": PROBLEM_TYPE_BASE + _slug(title), "title": title, "status": status, "detail": detail}
-    if request is not None:
-        body["instance"] = request.url.path
-        request_id = getattr(request.state, "request_id", None)
-        if request_id:
-            body["request_id"] = request_id
-    body.update(extra)
+    instance = request.url.path if request is not None else None
+    request_id = getattr(request.state, "request_id", None) if request is not None else None
+    body = problem_body(status, title, detail, instance, request_id, **extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 

@@ -2,7 +2,7 @@
 
 The lifespan loads the encoders and the index once, then watches the index link and hot-
 reloads when ``tanya index`` swaps in a new build. Routes reach the engine only through
-the typed dependencies in ``service.deps``.
+the typed dependencies in ``service.api.deps``.
 """
 
 from __future__ import annotations
@@ -17,21 +17,21 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from indexer.settings import Settings
-from service.deps import Services
-from service.errors import install_error_handlers
-from service.holder import EngineHolder
-from service.limits import RateLimiter, Worker
-from service.metrics import Metrics
-from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from service.routes import STATIC_DIR, api, open_router
+from service.api.deps import Services
+from service.api.holder import EngineHolder
+from service.api.limits import RateLimiter, Worker
+from service.api.metrics import Metrics
+from service.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from service.api.problems import install_error_handlers
+from service.api.routes import STATIC_DIR, api, open_router
+from service.config import Settings
 
 log = logging.getLogger("tanya.service")
 
 
 async def _watch_index(services: Services) -> None:
     """Reload when the index link points at a new build (e.g. after ``tanya index``)."""
-    interval = services.settings.reload_poll_s
+    interval = services.http.reload_poll_s
     while True:
         await asyncio.sleep(interval)
         try:
@@ -43,21 +43,25 @@ async def _watch_index(services: Services) -> None:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """Build the app; the index is loaded when the app starts (lifespan)."""
+    """Build the app; the index is loaded when the app starts (lifespan).
+
+    ``settings`` is split here into the frozen groups the parts need; nothing below reads it.
+    """
+    http = settings.http
     metrics = Metrics()
     services = Services(
-        settings=settings,
-        holder=EngineHolder(settings),
+        http=http,
+        holder=EngineHolder(settings.engine),
         metrics=metrics,
-        worker=Worker(settings.max_concurrency, settings.request_timeout_s),
-        rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+        worker=Worker(http.max_concurrency, http.request_timeout_s),
+        rate_limiter=RateLimiter(http.rate_limit_per_minute),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await to_thread.run_sync(services.holder.load)
         metrics.observe_index(services.holder.engine)
-        watcher = asyncio.create_task(_watch_index(services)) if settings.reload_poll_s > 0 else None
+        watcher = asyncio.create_task(_watch_index(services)) if http.reload_poll_s > 0 else None
         try:
             yield
         finally:
@@ -79,11 +83,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Starlette wraps in reverse order of adding: RequestContext (outermost) → CORS → BodyLimit,
     # so a 413 still carries CORS headers and every response gets a request id.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.cors_origins:
+    app.add_middleware(BodyLimitMiddleware, max_bytes=http.max_body_bytes)
+    if http.cors_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origins,
+            allow_origins=list(http.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],

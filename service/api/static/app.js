@@ -61,7 +61,7 @@
     },
   };
 
-  // Same rule as service.answers.display_text: markdown emphasis markers are hidden for reading.
+  // Same rule as service/qa/messages.py EMPHASIS_PATTERN (a test keeps them equal): emphasis markers are hidden for reading.
   const EMPHASIS = /(\*{1,3}|_{2,3})(?=\S)|(?<=\S)(\*{1,3}|_{2,3})/g;
   const HEADING = /^(#{1,6}[ \t]+)(.*)$/gm;
 

@@ -11,20 +11,10 @@ from fastapi.responses import FileResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from indexer.errors import DocumentNotFoundError
-from indexer.settings import Mode
-from service.deps import EngineDep, Protected, ServicesDep
-from service.errors import PROBLEM_MEDIA_TYPE
-from service.schemas import (
-    AnswerOut,
-    AskRequest,
-    DocumentList,
-    DocumentOut,
-    DocumentSummary,
-    Health,
-    ProblemOut,
-    ReloadOut,
-    SearchOut,
-)
+from service.api.deps import EngineDep, Protected, ServicesDep
+from service.api.problems import PROBLEM_MEDIA_TYPE
+from service.api.schemas import AskRequest, DocumentList, DocumentOut, DocumentSummary, Health, ProblemOut, ReloadOut
+from service.qa.types import MAX_QUESTION_CHARS, TOP_K_MAX, TOP_K_MIN, Answer, Mode, SearchResult
 
 STATIC_DIR = Path(__file__).parent / "static"
 _DOC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
@@ -78,36 +68,31 @@ def metrics(services: ServicesDep) -> Response:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@api.post("/ask", response_model=AnswerOut, tags=["answers"])
-async def ask(body: AskRequest, request: Request, services: ServicesDep, engine: EngineDep) -> dict[str, Any]:
+@api.post("/ask", response_model=Answer, tags=["answers"])
+async def ask(body: AskRequest, request: Request, services: ServicesDep, engine: EngineDep) -> Answer:
     """Answer a question with cited sentences from the sources, or abstain."""
-    if services.settings.log_questions:
+    if services.http.log_questions:
         request.state.log_extra = {"question": body.question}
     answer = await services.worker.run(lambda: engine.ask(body.question, top_k=body.top_k, mode=body.mode))
     services.metrics.observe_answer(answer)
     request.state.log_extra = {**getattr(request.state, "log_extra", {}), "abstained": answer.abstained}
-    return answer.to_dict()
+    return answer
 
 
-@api.get("/search", response_model=SearchOut, tags=["answers"])
+@api.get("/search", response_model=SearchResult, tags=["answers"])
 async def search(
     request: Request,
     services: ServicesDep,
     engine: EngineDep,
-    q: str = Query(min_length=1, max_length=1000, description="Search query"),
-    top_k: int | None = Query(default=None, ge=1, le=20),
+    q: str = Query(min_length=1, max_length=MAX_QUESTION_CHARS, description="Search query"),
+    top_k: int | None = Query(default=None, ge=TOP_K_MIN, le=TOP_K_MAX),
     mode: Mode | None = None,
-) -> dict[str, Any]:
+) -> SearchResult:
     """Passages only, best first."""
-    if services.settings.log_questions:
+    if services.http.log_questions:
         request.state.log_extra = {"question": q}
     passages = await services.worker.run(lambda: engine.search(q, top_k=top_k, mode=mode))
-    chosen = mode or services.settings.mode
-    return {
-        "query": q,
-        "mode": chosen,
-        "results": [p.to_dict() for p in passages],
-    }
+    return SearchResult(query=q, mode=mode or engine.config.retrieval.mode, results=passages)
 
 
 @api.get("/documents", response_model=DocumentList, tags=["documents"])

@@ -13,10 +13,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.embedders import Embedder
+from indexer.embedders import Embedder, load_embedders
 from indexer.errors import TanyaError
-from indexer.settings import Settings
-from service.engine import Engine, load_embedders
+from service.qa.engine import Engine, EngineConfig
 
 log = logging.getLogger("tanya.service")
 
@@ -42,8 +41,8 @@ def current_target(index_dir: Path) -> str | None:
 class EngineHolder:
     """The current engine (or the reason there is none)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
         self.engine: Engine | None = None
         self.error: str | None = None
         self.last_reload_error: str | None = None
@@ -51,23 +50,18 @@ class EngineHolder:
         self._target: str | None = None
         self._lock = threading.Lock()
 
-    @property
-    def ready(self) -> bool:
-        """Whether an index is loaded."""
-        return self.engine is not None
-
     def _embedders_loaded(self) -> list[Embedder]:
         if self._embedders is None:
-            self._embedders = load_embedders(self.settings.embedders)
+            self._embedders = load_embedders(self.config.embedders)
         return self._embedders
 
     def load(self) -> ReloadResult:
-        """(Re)load the index at ``settings.index_dir``; keep the old engine if that fails."""
+        """(Re)load the index at ``config.index_dir``; keep the old engine if that fails."""
         with self._lock:
             previous = self.engine.index.build_id if self.engine else None
-            target = current_target(self.settings.index_dir)
+            target = current_target(self.config.index_dir)
             try:
-                engine = Engine.load(self.settings, self._embedders_loaded())
+                engine = Engine.load(self.config, self._embedders_loaded())
                 engine.warm_up()
             except Exception as exc:  # any failure must leave the current engine serving
                 detail = exc.detail if isinstance(exc, TanyaError) else f"{type(exc).__name__}: {exc}"
@@ -86,4 +80,4 @@ class EngineHolder:
 
     def changed_on_disk(self) -> bool:
         """Whether the index link now points at a build other than the one last tried."""
-        return current_target(self.settings.index_dir) != self._target
+        return current_target(self.config.index_dir) != self._target

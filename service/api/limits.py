@@ -11,7 +11,7 @@ from typing import TypeVar
 import anyio
 from anyio import to_thread
 
-from service.errors import DeadlineExceededError
+from service.api.problems import DeadlineExceededError
 
 T = TypeVar("T")
 

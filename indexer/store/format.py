@@ -1,4 +1,6 @@
-"""The on-disk index: a self-describing directory, written atomically.
+"""The index format: its layout on disk, the manifest, and the compatibility checks.
+
+Writing lives in ``indexer.store.writer``, loading in ``indexer.store.reader``.
 
 Layout of one build::
 
@@ -10,20 +12,16 @@ Layout of one build::
     dense/<embedder>.sentences.npy   sentence vectors, for picking answer sentences
     bm25/                  bm25s postings over language-stemmed chunk tokens
 
-``index_dir`` itself is a symbolic link to the current build under ``<index_dir>.builds/``.
-A new build is written completely beside the old one and the link is swapped with one
-atomic ``rename``, so readers see either the old index or the new one, never a mix, and
-an interrupted run leaves the previous index in place.
+``index_dir`` itself is a symbolic link to the current build under ``<index_dir>.builds/``
+(see ``writer`` for the atomic swap).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
-import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ import numpy as np
 
 from indexer.chunks import Chunk, ChunkerConfig, Sentence
 from indexer.documents import Document
+from indexer.embedders import Embedder
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from indexer.lexical import LexicalIndex
 
@@ -97,22 +96,13 @@ class IndexData:
         return self._faiss[embedder_id]
 
 
-def _slug(embedder_id: str) -> str:
+def vector_stem(embedder_id: str) -> str:
+    """File-name stem of an encoder's vector files (its id, made safe for a file name)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", embedder_id)
 
 
-def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def _builds_dir(index_dir: Path) -> Path:
+def builds_dir(index_dir: Path) -> Path:
+    """Where the builds behind the ``index_dir`` link live."""
     return index_dir.parent / f"{index_dir.name}.builds"
 
 
@@ -161,69 +151,6 @@ def build_manifest(data: IndexData, build_id: str) -> dict[str, Any]:
     }
 
 
-def write_index(index_dir: Path, data: IndexData) -> Path:
-    """Write ``data`` as a new build and atomically make ``index_dir`` point at it."""
-    import faiss
-
-    builds = _builds_dir(index_dir)
-    builds.mkdir(parents=True, exist_ok=True)
-    build_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
-    partial = builds / f"{build_id}.partial"
-    partial.mkdir()
-    try:
-        _write_jsonl(partial / "documents.jsonl", [d.to_record() for d in data.documents.values()])
-        _write_jsonl(partial / "chunks.jsonl", [asdict(c) for c in data.chunks])
-        _write_jsonl(partial / "sentences.jsonl", [asdict(s) for s in data.sentences])
-        dense = partial / "dense"
-        dense.mkdir()
-        for info in data.embedders:
-            index = faiss.IndexFlatIP(info.dim)
-            vectors = np.ascontiguousarray(data.chunk_vectors[info.id], dtype=np.float32)
-            if len(vectors):
-                index.add(vectors)
-            faiss.write_index(index, str(dense / f"{_slug(info.id)}.faiss"))
-            np.save(dense / f"{_slug(info.id)}.sentences.npy", data.sentence_vectors[info.id])
-        data.lexical.save(partial / "bm25")
-        manifest = build_manifest(data, build_id)
-        # The manifest goes last: a build without one is incomplete by definition.
-        (partial / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        final = builds / build_id
-        os.replace(partial, final)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    _swap_link(index_dir, final)
-    _prune(builds, keep=final)
-    data.manifest = manifest
-    data.path = final
-    return final
-
-
-def _swap_link(index_dir: Path, target: Path) -> None:
-    index_dir.parent.mkdir(parents=True, exist_ok=True)
-    if index_dir.exists() and not index_dir.is_symlink():
-        # A plain directory from elsewhere: keep it as an old build rather than delete it.
-        os.replace(index_dir, _builds_dir(index_dir) / f"legacy-{uuid.uuid4().hex[:8]}")
-    temporary = index_dir.parent / f".{index_dir.name}.link-{uuid.uuid4().hex[:8]}"
-    os.symlink(os.path.relpath(target, index_dir.parent), temporary)
-    os.replace(temporary, index_dir)  # atomic on POSIX
-
-
-def _prune(builds: Path, keep: Path) -> None:
-    """Delete all but the newest ``KEEP_BUILDS`` complete builds, and stale partial ones."""
-    # Newest last by modification time: names made within one second differ only by a random suffix.
-    complete = sorted(
-        (p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(".partial")),
-        key=lambda p: (p.stat().st_mtime_ns, p.name),
-    )
-    for old in complete[:-KEEP_BUILDS]:
-        if old != keep:
-            shutil.rmtree(old, ignore_errors=True)
-    for partial in builds.glob("*.partial"):
-        if time.time() - partial.stat().st_mtime > 3600:
-            shutil.rmtree(partial, ignore_errors=True)
-
-
 def read_manifest(index_dir: Path) -> dict[str, Any]:
     """The manifest of the current build; raises :class:`IndexNotFoundError` if there is none."""
     path = index_dir / MANIFEST
@@ -269,45 +196,6 @@ def check_compatible(
         )
 
 
-def load_index(
-    index_dir: Path, embedders: list[EmbedderInfo] | None = None, chunker: ChunkerConfig | None = None
-) -> IndexData:
-    """Load the current build; with ``embedders``/``chunker`` given, refuse a mismatching index."""
-    # Resolve the link once, so that a swap during loading cannot mix two builds.
-    root = index_dir.resolve()
-    manifest = read_manifest(root)
-    if embedders is not None and chunker is not None:
-        check_compatible(manifest, embedders, chunker, index_dir)
-    try:
-        import faiss
-
-        documents = {d["doc_id"]: Document.from_record(d) for d in _read_jsonl(root / "documents.jsonl")}
-        chunks = [Chunk(**c) for c in _read_jsonl(root / "chunks.jsonl")]
-        sentences = [Sentence(**s) for s in _read_jsonl(root / "sentences.jsonl")]
-        infos = [EmbedderInfo(**e) for e in manifest["embedders"]]
-        chunk_vectors: dict[str, np.ndarray] = {}
-        sentence_vectors: dict[str, np.ndarray] = {}
-        for info in infos:
-            index = faiss.read_index(str(root / "dense" / f"{_slug(info.id)}.faiss"))
-            chunk_vectors[info.id] = (
-                index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, info.dim), np.float32)
-            )
-            sentence_vectors[info.id] = np.load(root / "dense" / f"{_slug(info.id)}.sentences.npy")
-        lexical = LexicalIndex.load(root / "bm25")
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise IndexCorruptError(f"index at {index_dir} is incomplete or damaged: {exc}") from exc
-    for info in infos:
-        if len(chunk_vectors[info.id]) != len(chunks) or len(sentence_vectors[info.id]) != len(sentences):
-            raise IndexCorruptError(f"index at {index_dir}: {info.id} vectors do not match the chunk records")
-    return IndexData(
-        documents=documents,
-        chunks=chunks,
-        sentences=sentences,
-        embedders=infos,
-        chunker=ChunkerConfig(**manifest["chunker"]),
-        chunk_vectors=chunk_vectors,
-        sentence_vectors=sentence_vectors,
-        lexical=lexical,
-        manifest=manifest,
-        path=root,
-    )
+def embedder_infos(embedders: Sequence[Embedder]) -> list[EmbedderInfo]:
+    """Manifest entries for live embedders."""
+    return [EmbedderInfo(e.id, int(e.dim), e.version) for e in embedders]

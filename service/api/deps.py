@@ -8,19 +8,19 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from indexer.settings import Settings
-from service.engine import Engine
-from service.errors import NotReadyError, RateLimitedError, UnauthorizedError
-from service.holder import EngineHolder
-from service.limits import RateLimiter, Worker
-from service.metrics import Metrics
+from service.api.holder import EngineHolder
+from service.api.limits import RateLimiter, Worker
+from service.api.metrics import Metrics
+from service.api.problems import NotReadyError, RateLimitedError, UnauthorizedError
+from service.config import HttpConfig
+from service.qa.engine import Engine
 
 
 @dataclass
 class Services:
     """Everything the routes need, created once per app in ``create_app``."""
 
-    settings: Settings
+    http: HttpConfig
     holder: EngineHolder
     metrics: Metrics
     worker: Worker
@@ -57,7 +57,7 @@ def presented_key(request: Request) -> str | None:
 
 def require_api_key(request: Request, services: ServicesDep) -> None:
     """When keys are configured, require one; compare in constant time and never log it."""
-    keys = services.settings.api_keys
+    keys = services.http.api_keys
     if not keys:
         return
     given = presented_key(request)

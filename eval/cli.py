@@ -1,0 +1,128 @@
+"""``tanya eval``: the gold set (default), SciFact (BEIR) and FacQA.
+
+Registered with the ``tanya`` CLI through the ``tanya.commands`` entry point (see
+pyproject.toml), and runnable alone as ``python -m eval``. Imports of the library and of
+``service.cli`` happen inside the commands, so loading this module costs ``tanya ask``
+nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Measure quality: the gold set (default), SciFact (BEIR) and FacQA.", no_args_is_help=False)
+
+
+def _log(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+def _check_modes(modes: list[str] | None) -> list[str]:
+    from indexer.errors import ConfigError
+    from service.qa.types import MODES
+
+    bad = [m for m in modes or [] if m not in MODES]
+    if bad:
+        raise ConfigError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
+    return list(modes or [])
+
+
+@app.callback(invoke_without_command=True)
+def eval_gold(
+    ctx: typer.Context,
+    gold: Annotated[Path, typer.Option(help="Gold JSONL file.")] = Path("eval/gold.jsonl"),
+    configs: Annotated[
+        list[str] | None, typer.Option("--config", "-c", help="Encoder set, e.g. e5-small+use-m3 (repeatable).")
+    ] = None,
+    modes: Annotated[
+        list[str] | None, typer.Option("--modes", "--mode", "-m", help="Mode (repeatable; default all three).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Report directory.")] = Path("eval/out"),
+    work_dir: Annotated[Path, typer.Option(help="Where per-config indexes are cached.")] = Path("var/eval-indexes"),
+) -> None:
+    """Run the gold set for every encoder set and mode; write report.md/.json and a recall chart."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from eval.runner import DEFAULT_CONFIGS, markdown_table, run, write_report
+    from service.cli import domain_errors, settings_for
+    from service.qa.types import MODES
+
+    with domain_errors():
+        settings = settings_for()
+        chosen_modes = _check_modes(modes) or list(MODES)
+        report = run(settings, gold, configs or list(DEFAULT_CONFIGS), chosen_modes, work_dir, log=_log)
+        written = write_report(report, out)
+    typer.echo(markdown_table(report))
+    typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def _run_public(kind: str, path: Path, specs: list[str] | None, modes: list[str] | None, out: Path,
+                cache_dir: Path) -> None:
+    from eval import beir
+    from eval.runner import write_benchmark_report
+    from indexer.errors import ConfigError
+    from service.cli import domain_errors
+    from service.render import progress_bar
+
+    def progress(name: str) -> beir.Progress | None:
+        return progress_bar(f"embedding with {name}", transient=True)[0]
+
+    with domain_errors():
+        chosen_modes = _check_modes(modes)
+        if not path.exists():
+            raise ConfigError(f"no data set at {path}")
+        corpus = beir.load_beir(path) if kind == "beir" else beir.load_facqa(path)
+        default = beir.BEIR_SPECS if kind == "beir" else beir.FACQA_SPECS
+        chosen = [s for s in (specs or default) if not chosen_modes or beir.mode_of(s) in chosen_modes]
+        tokenize = beir.english_tokenizer() if kind == "beir" else beir.indonesian_tokenizer()
+        report = beir.run_benchmark(corpus, chosen, tokenize, cache_dir, log=_log, progress=progress)
+    published = beir.SCIFACT_PUBLISHED if corpus.name == "scifact" else None
+    table = beir.markdown(report, published)
+    written = write_benchmark_report(report, table, out, corpus.name)
+    typer.echo(table)
+    typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+SpecsOption = Annotated[
+    list[str] | None,
+    typer.Option("--run", "-r", help="Run spec: bm25, an encoder, a+b fused, or tanya:<spec> (repeatable)."),
+]
+BenchModesOption = Annotated[list[str] | None, typer.Option("--mode", "-m", help="Only runs of this mode (repeatable).")]
+BenchOutOption = Annotated[Path, typer.Option(help="Report directory.")]
+CacheOption = Annotated[Path, typer.Option(help="Embedding cache (keyed by corpus hash and encoder).")]
+
+
+@app.command("beir")
+def eval_beir(
+    path: Annotated[Path, typer.Argument(help="BEIR data set folder, e.g. ../shared/eval-data/scifact")],
+    runs: SpecsOption = None,
+    modes: BenchModesOption = None,
+    out: BenchOutOption = Path("eval/out"),
+    cache_dir: CacheOption = Path("var/bench-cache"),
+) -> None:
+    """Score a BEIR data set (test split): nDCG@10, R@10, R@100 per run, against published numbers."""
+    _run_public("beir", path, runs, modes, out, cache_dir)
+
+
+@app.command("facqa")
+def eval_facqa(
+    path: Annotated[Path, typer.Argument(help="FacQA folder, e.g. ../shared/eval-data/facqa")],
+    runs: SpecsOption = None,
+    modes: BenchModesOption = None,
+    out: BenchOutOption = Path("eval/out"),
+    cache_dir: CacheOption = Path("var/bench-cache"),
+) -> None:
+    """IndoNLU FacQA as Indonesian retrieval: lexical, dense and hybrid side by side."""
+    _run_public("facqa", path, runs, modes, out, cache_dir)
+
+
+def main() -> None:
+    """``python -m eval``: the same commands as ``tanya eval``."""
+    from service.cli import configure_logging
+
+    configure_logging()
+    app(prog_name="python -m eval")

@@ -1,0 +1,65 @@
+"""Load an index build into memory, refusing one this Tanya cannot use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.chunks import Chunk, ChunkerConfig, Sentence
+from indexer.documents import Document
+from indexer.errors import IndexCorruptError
+from indexer.lexical import LexicalIndex
+from indexer.store.format import EmbedderInfo, IndexData, check_compatible, read_manifest, vector_stem
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+
+def load_index(
+    index_dir: Path, embedders: list[EmbedderInfo] | None = None, chunker: ChunkerConfig | None = None
+) -> IndexData:
+    """Load the current build; with ``embedders``/``chunker`` given, refuse a mismatching index."""
+    # Resolve the link once, so that a swap during loading cannot mix two builds.
+    root = index_dir.resolve()
+    manifest = read_manifest(root)
+    if embedders is not None and chunker is not None:
+        check_compatible(manifest, embedders, chunker, index_dir)
+    try:
+        import faiss
+
+        documents = {d["doc_id"]: Document.from_record(d) for d in _read_jsonl(root / "documents.jsonl")}
+        chunks = [Chunk(**c) for c in _read_jsonl(root / "chunks.jsonl")]
+        sentences = [Sentence(**s) for s in _read_jsonl(root / "sentences.jsonl")]
+        infos = [EmbedderInfo(**e) for e in manifest["embedders"]]
+        chunk_vectors: dict[str, np.ndarray] = {}
+        sentence_vectors: dict[str, np.ndarray] = {}
+        for info in infos:
+            index = faiss.read_index(str(root / "dense" / f"{vector_stem(info.id)}.faiss"))
+            chunk_vectors[info.id] = (
+                index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, info.dim), np.float32)
+            )
+            sentence_vectors[info.id] = np.load(root / "dense" / f"{vector_stem(info.id)}.sentences.npy")
+        lexical = LexicalIndex.load(root / "bm25")
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexCorruptError(f"index at {index_dir} is incomplete or damaged: {exc}") from exc
+    for info in infos:
+        if len(chunk_vectors[info.id]) != len(chunks) or len(sentence_vectors[info.id]) != len(sentences):
+            raise IndexCorruptError(f"index at {index_dir}: {info.id} vectors do not match the chunk records")
+    return IndexData(
+        documents=documents,
+        chunks=chunks,
+        sentences=sentences,
+        embedders=infos,
+        chunker=ChunkerConfig(**manifest["chunker"]),
+        chunk_vectors=chunk_vectors,
+        sentence_vectors=sentence_vectors,
+        lexical=lexical,
+        manifest=manifest,
+        path=root,
+    )

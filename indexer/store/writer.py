@@ -1,0 +1,92 @@
+"""Write an index build beside the current one and swap it in atomically.
+
+A new build is written completely under ``<index_dir>.builds/<build_id>.partial``, renamed
+to its final name once its manifest is in, and ``index_dir`` (a symbolic link) is swapped
+with one atomic ``rename``: readers see either the old index or the new one, never a mix,
+and an interrupted run leaves the previous index in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.store.format import KEEP_BUILDS, MANIFEST, IndexData, build_manifest, builds_dir, vector_stem
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+
+def write_index(index_dir: Path, data: IndexData) -> Path:
+    """Write ``data`` as a new build and atomically make ``index_dir`` point at it."""
+    import faiss
+
+    builds = builds_dir(index_dir)
+    builds.mkdir(parents=True, exist_ok=True)
+    build_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+    partial = builds / f"{build_id}.partial"
+    partial.mkdir()
+    try:
+        _write_jsonl(partial / "documents.jsonl", [d.to_record() for d in data.documents.values()])
+        _write_jsonl(partial / "chunks.jsonl", [asdict(c) for c in data.chunks])
+        _write_jsonl(partial / "sentences.jsonl", [asdict(s) for s in data.sentences])
+        dense = partial / "dense"
+        dense.mkdir()
+        for info in data.embedders:
+            index = faiss.IndexFlatIP(info.dim)
+            vectors = np.ascontiguousarray(data.chunk_vectors[info.id], dtype=np.float32)
+            if len(vectors):
+                index.add(vectors)
+            faiss.write_index(index, str(dense / f"{vector_stem(info.id)}.faiss"))
+            np.save(dense / f"{vector_stem(info.id)}.sentences.npy", data.sentence_vectors[info.id])
+        data.lexical.save(partial / "bm25")
+        manifest = build_manifest(data, build_id)
+        # The manifest goes last: a build without one is incomplete by definition.
+        (partial / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        final = builds / build_id
+        os.replace(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    _swap_link(index_dir, final)
+    _prune(builds, keep=final)
+    data.manifest = manifest
+    data.path = final
+    return final
+
+
+def _swap_link(index_dir: Path, target: Path) -> None:
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    if index_dir.exists() and not index_dir.is_symlink():
+        # A plain directory from elsewhere: keep it as an old build rather than delete it.
+        os.replace(index_dir, builds_dir(index_dir) / f"legacy-{uuid.uuid4().hex[:8]}")
+    temporary = index_dir.parent / f".{index_dir.name}.link-{uuid.uuid4().hex[:8]}"
+    os.symlink(os.path.relpath(target, index_dir.parent), temporary)
+    os.replace(temporary, index_dir)  # atomic on POSIX
+
+
+def _prune(builds: Path, keep: Path) -> None:
+    """Delete all but the newest ``KEEP_BUILDS`` complete builds, and stale partial ones."""
+    # Newest last by modification time: names made within one second differ only by a random suffix.
+    complete = sorted(
+        (p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(".partial")),
+        key=lambda p: (p.stat().st_mtime_ns, p.name),
+    )
+    for old in complete[:-KEEP_BUILDS]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for partial in builds.glob("*.partial"):
+        if time.time() - partial.stat().st_mtime > 3600:
+            shutil.rmtree(partial, ignore_errors=True)

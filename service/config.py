@@ -1,0 +1,192 @@
+"""The one configuration object, read from ``TANYA_*`` environment variables (and ``.env``).
+
+Build it once at an entry point (a CLI command, ``create_app``) with :func:`load_settings`
+and pass down only the frozen groups it exposes: ``index`` (building), ``retrieval``,
+``answer``, ``engine`` (the two together, for loading), and ``http`` (serving). Nothing else
+in the code base reads the environment.
+
+The fields stay flat on purpose: their names are the documented ``TANYA_*`` variables that
+deployments set (``TANYA_ABSTAIN_THRESHOLD``, not ``TANYA_ANSWER__ABSTAIN_THRESHOLD``), and
+flat fields let pydantic-settings read and validate them with no custom source.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from indexer.chunks import ChunkerConfig
+from indexer.errors import ConfigError
+from indexer.pipeline import IndexConfig
+from service.qa.answering import AnswerConfig
+from service.qa.engine import EngineConfig, RetrievalConfig
+from service.qa.fusion import FusionConfig, FusionMethod
+from service.qa.types import TOP_K_MAX, TOP_K_MIN, Mode
+
+
+def _split_list(value: object) -> object:
+    """Accept ``a,b`` as well as a JSON list for list-valued environment variables."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """How the HTTP service runs (from ``Settings.http``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_questions: bool = False
+    api_keys: tuple[str, ...] = ()
+    rate_limit_per_minute: int = 0
+    cors_origins: tuple[str, ...] = ()
+    request_timeout_s: float = 10.0
+    max_concurrency: int = 2
+    max_body_bytes: int = 16 * 1024
+    reload_poll_s: float = 2.0
+    shutdown_grace_s: float = 10.0
+
+
+class Settings(BaseSettings):
+    """Every tunable of indexing, retrieval, answering and serving."""
+
+    model_config = SettingsConfigDict(env_prefix="TANYA_", env_file=".env", extra="ignore")
+
+    # --- index: where things live, documents, chunking (tuned with the eval; see eval/README.md)
+    index_dir: Path = Path("var/index")
+    corpus_paths: Annotated[list[Path], NoDecode] = [Path("corpus")]
+    tiktoken_cache_dir: Path | None = Field(
+        default=None, description="Where the cl100k_base file is seeded; default ~/.cache/tanya/tiktoken"
+    )
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    chunk_max_tokens: int = Field(default=256, ge=16, le=2048)
+    chunk_overlap_sentences: int = Field(default=1, ge=0, le=5)
+    embedders: Annotated[list[str], NoDecode] = ["e5-small", "use-m3"]
+    embed_batch_size: int = Field(default=32, ge=1)
+
+    # --- retrieval
+    mode: Mode = "hybrid"
+    fusion: FusionMethod = "rrf"
+    rrf_k: int = Field(default=60, ge=1)
+    # Weight of each signal in the fusion, by signal name ("bm25" or an embedder id); default 1.0.
+    fusion_weights: dict[str, float] = {}
+    top_k: int = Field(default=5, ge=TOP_K_MIN, le=TOP_K_MAX)
+
+    # --- answer
+    answer_max_sentences: int = Field(default=3, ge=1, le=5)
+    answer_candidate_passages: int = Field(default=5, ge=1, le=TOP_K_MAX)
+    abstain_threshold: float = Field(default=0.20, ge=0.0, le=1.0, description="Minimum support (dense, hybrid)")
+    # Lexical mode scores support by word overlap alone, on another scale (eval/README.md).
+    abstain_threshold_lexical: float = Field(default=0.10, ge=0.0, le=1.0)
+
+    # --- http
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_questions: bool = Field(default=False, description="Log question text (off: questions are private)")
+    api_keys: Annotated[list[str], NoDecode] = Field(default=[], description="When set, /v1/* needs one of these")
+    rate_limit_per_minute: int = Field(default=0, ge=0, description="Requests per client per minute; 0 = off")
+    cors_origins: Annotated[list[str], NoDecode] = []
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    max_concurrency: int = Field(default=2, ge=1, description="Questions encoded/searched at once")
+    max_body_bytes: int = Field(default=16 * 1024, ge=256)
+    reload_poll_s: float = Field(default=2.0, ge=0, description="How often to look for a new index; 0 = never")
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
+
+    @field_validator("corpus_paths", "embedders", "api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _lists_from_env(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("embedders")
+    @classmethod
+    def _at_least_one_embedder(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one embedder is required (for example e5-small)")
+        if len(set(value)) != len(value):
+            raise ValueError("embedders must not repeat")
+        return value
+
+    # --- the frozen groups handed to the rest of the code --------------------------------
+    @property
+    def chunker(self) -> ChunkerConfig:
+        """Chunker parameters (recorded in the index manifest)."""
+        return ChunkerConfig(max_tokens=self.chunk_max_tokens, overlap_sentences=self.chunk_overlap_sentences)
+
+    @property
+    def index(self) -> IndexConfig:
+        """What ``build_index`` needs."""
+        return IndexConfig(
+            index_dir=self.index_dir,
+            chunker=self.chunker,
+            max_file_bytes=self.max_file_bytes,
+            batch_size=self.embed_batch_size,
+            tiktoken_cache_dir=self.tiktoken_cache_dir,
+        )
+
+    @property
+    def retrieval(self) -> RetrievalConfig:
+        """Retrieval defaults and fusion."""
+        fusion = FusionConfig(method=self.fusion, rrf_k=self.rrf_k, weights=dict(self.fusion_weights))
+        return RetrievalConfig(mode=self.mode, top_k=self.top_k, fusion=fusion)
+
+    @property
+    def answer(self) -> AnswerConfig:
+        """How answers are built and when Tanya abstains."""
+        return AnswerConfig(
+            max_sentences=self.answer_max_sentences,
+            candidate_passages=self.answer_candidate_passages,
+            abstain_threshold=self.abstain_threshold,
+            abstain_threshold_lexical=self.abstain_threshold_lexical,
+        )
+
+    @property
+    def engine(self) -> EngineConfig:
+        """What loading and answering need."""
+        return EngineConfig(
+            index_dir=self.index_dir,
+            embedders=tuple(self.embedders),
+            chunker=self.chunker,
+            retrieval=self.retrieval,
+            answer=self.answer,
+        )
+
+    @property
+    def http(self) -> HttpConfig:
+        """How the HTTP service runs."""
+        return HttpConfig(
+            host=self.host,
+            port=self.port,
+            log_questions=self.log_questions,
+            api_keys=tuple(self.api_keys),
+            rate_limit_per_minute=self.rate_limit_per_minute,
+            cors_origins=tuple(self.cors_origins),
+            request_timeout_s=self.request_timeout_s,
+            max_concurrency=self.max_concurrency,
+            max_body_bytes=self.max_body_bytes,
+            reload_poll_s=self.reload_poll_s,
+            shutdown_grace_s=self.shutdown_grace_s,
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with ``overrides`` (``None`` values ignored) applied.
+
+    An invalid variable is a :class:`ConfigError` naming it, not a validation traceback.
+    """
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid setting TANYA_{where.upper()}: {first['msg']}") from exc
+    update = {key: value for key, value in overrides.items() if value is not None}
+    return settings.model_copy(update=update) if update else settings

@@ -1,0 +1,289 @@
+"""Extractive answers: pick the sentences that best answer the question, cite them, or abstain.
+
+Each sentence of the top passages is scored by its *support*: a blend of its similarity
+to the query under every dense encoder (precomputed sentence vectors, so answering costs
+no extra encoding) and the share of the question's content words it contains. The best
+1–3 sentences, minus near-duplicates (the same fact in the English and Indonesian halves
+of an abstract), become the answer, each followed by its citation marker. When the best
+support is below the calibrated threshold the answer abstains, in the question's
+language, and still lists the closest passages.
+
+Each encoder's cosines are read on its own scale: ``Embedder.anchors`` map a cosine to
+[0, 1] and ``Embedder.duplicate_cosine`` says when two sentences state the same fact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexer.chunks import Sentence
+from indexer.embedders import Embedder
+from indexer.lexical import Analyzer
+from indexer.store import IndexData
+from service.qa.answer_types import STRICT_TYPES, AnswerType, states_value
+from service.qa.messages import abstain_message, display_text
+from service.qa.query import ContentWord, Query
+from service.qa.types import Answer, Citation, Highlight, Passage
+
+DENSE_SHARE = 0.6  # weight of the dense part of the support; the rest is word overlap
+CROSS_LINGUAL_SHARE = 0.9  # weight of the dense part for a sentence in another language
+OVERLAP_GATE = 0.25  # dense support at which word overlap counts fully
+MIN_WORDS = 4  # headings and keyword stubs rarely answer anything
+SELECT_MARGIN = 0.15  # extra sentences must be this close to the best one
+
+# A "who" question prefers a sentence naming organisations or people: its support is
+# multiplied by ACTORS_BONUS, and by ACTORS_MISS when it names none. Value questions (money,
+# age, level, date, duration, count) are gated instead: see service/qa/answer_types.py.
+ACTORS_BONUS = 1.3
+ACTORS_MISS = 0.7
+TYPED_FLOOR = 0.05  # a sentence naming actors must still have some support to be added
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """How answers are built (from ``Settings.answer``); thresholds were chosen with ``tanya eval``."""
+
+    max_sentences: int = 3
+    #: Retrieved passages whose sentences are candidates.
+    candidate_passages: int = 5
+    #: Minimum support to answer, in dense and hybrid modes.
+    abstain_threshold: float = 0.20
+    #: The same for lexical mode, where support is word overlap alone (another scale).
+    abstain_threshold_lexical: float = 0.10
+
+    def threshold_for(self, mode: str) -> float:
+        """The abstention threshold calibrated for ``mode``."""
+        return self.abstain_threshold_lexical if mode == "lexical" else self.abstain_threshold
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A candidate answer sentence with the passage it was found in."""
+
+    sentence: Sentence
+    row: int
+    passage: Passage
+    passage_rank: int
+    support: float
+    dense: float
+    overlap: float
+
+
+class Answerer:
+    """Builds :class:`Answer` objects from retrieved passages."""
+
+    def __init__(
+        self, index: IndexData, analyzer: Analyzer, embedders: Sequence[Embedder], config: AnswerConfig
+    ) -> None:
+        self.index = index
+        self.analyzer = analyzer
+        self.config = config
+        self.max_sentences = config.max_sentences
+        self.anchors: dict[str, tuple[float, float]] = {e.id: e.anchors for e in embedders}
+        self.duplicate_cosine: dict[str, float] = {e.id: e.duplicate_cosine for e in embedders}
+
+    # --- scoring -------------------------------------------------------------------------
+
+    def _tokens(self, sentence: Sentence) -> set[str]:
+        tokens = set(self.analyzer.analyse(sentence.text, sentence.lang))
+        tokens.update(self.analyzer.words(sentence.text))
+        return tokens
+
+    def _overlap(self, content: Sequence[ContentWord], row: int) -> float:
+        """Share of question words in the sentence; words found only in the sentence before count half.
+
+        The previous sentence is context: "The results ... of the Tokutei Ginou program" followed
+        by "The involvement of ... BP2MI, and LPK" answers a question naming the programme.
+        """
+        if not content:
+            return 0.0
+        sentence = self.index.sentences[row]
+        tokens = self._tokens(sentence)
+        previous: set[str] = set()
+        if row > 0 and self.index.sentences[row - 1].doc_id == sentence.doc_id:
+            previous = self._tokens(self.index.sentences[row - 1])
+        score = 0.0
+        for word, stems in content:
+            if word in tokens or stems & tokens:
+                score += 1.0
+            elif word in previous or stems & previous:
+                score += 0.5
+        return score / len(content)
+
+    def _calibrated(self, query: Query, vectors: Mapping[str, np.ndarray], row: int) -> float:
+        """Mean over encoders of the query cosine with ``vectors[encoder][row]``, mapped through the anchors."""
+        if not query.vectors:
+            return 0.0
+        values = []
+        for embedder_id, vector in query.vectors.items():
+            cosine = float(vectors[embedder_id][row] @ vector)
+            lo, hi = self.anchors[embedder_id]
+            values.append(min(1.0, max(0.0, (cosine - lo) / (hi - lo))))
+        return float(np.mean(values))
+
+    def _dense(self, query: Query, row: int) -> float:
+        """Calibrated dense similarity of sentence ``row`` to the query."""
+        return self._calibrated(query, self.index.sentence_vectors, row)
+
+    def _dense_passage(self, query: Query, passage: Passage) -> float:
+        """Calibrated dense similarity of the whole passage (its chunk vector) to the query."""
+        return self._calibrated(query, self.index.chunk_vectors, passage.row)
+
+    def score_sentences(self, query: Query, passages: Sequence[Passage]) -> list[ScoredSentence]:
+        """Every sentence of ``passages`` with its support, best first (each sentence once)."""
+        content = query.content
+        question_lang = query.lang
+        prefers_actors = query.kind is AnswerType.ACTORS
+        dense_share = DENSE_SHARE if query.vectors else 0.0
+        seen: set[int] = set()
+        scored: list[ScoredSentence] = []
+        for rank, passage in enumerate(passages, start=1):
+            passage_dense = self._dense_passage(query, passage)
+            rows = self.index.sentence_rows(self.index.chunks[passage.row])
+            for row in range(rows.start, rows.stop):
+                if row in seen:
+                    continue
+                seen.add(row)
+                sentence = self.index.sentences[row]
+                dense = self._dense(query, row)
+                overlap = self._overlap(content, row)
+                if dense_share:
+                    # Shared words without semantic agreement are coincidence ("cultural
+                    # capital" for "the capital of France"): overlap counts in proportion
+                    # to the dense support of the sentence or of its passage, up to OVERLAP_GATE.
+                    topical = max(dense, passage_dense)
+                    overlap *= min(1.0, topical / OVERLAP_GATE)
+                support = dense_share * dense + (1 - dense_share) * overlap
+                if sentence.lang != question_lang:
+                    # Across languages the question's words cannot appear in the sentence;
+                    # judge such sentences on the dense similarity alone.
+                    support = max(support, CROSS_LINGUAL_SHARE * dense)
+                if len(sentence.text.split()) < MIN_WORDS:
+                    support *= 0.5
+                if prefers_actors:
+                    support *= ACTORS_BONUS if states_value(AnswerType.ACTORS, sentence.text) else ACTORS_MISS
+                support = min(1.0, support)
+                scored.append(ScoredSentence(sentence, row, passage, rank, support, dense, overlap))
+        # A small prior for the passage's retrieval rank breaks ties toward fused evidence.
+        scored.sort(key=lambda s: (-(s.support + 0.02 / s.passage_rank), s.row))
+        return scored
+
+    def _duplicate(self, a: int, b: int) -> bool:
+        for embedder_id, vectors in self.index.sentence_vectors.items():
+            limit = self.duplicate_cosine[embedder_id]
+            if float(vectors[a] @ vectors[b]) >= limit:
+                return True
+        return False
+
+    def _names_measured(self, item: ScoredSentence, query: Query) -> bool:
+        """Whether a sentence in the question's language names what the question counts or measures.
+
+        "Berapa lama kontrak magang?" is not answered by "...program yang telah berjalan lebih
+        dari 30 tahun": it states a duration, but of the programme, not of a contract. Across
+        languages the words cannot be compared, so such sentences pass.
+        """
+        if not query.measured or item.sentence.lang != query.lang:
+            return True
+        tokens = self._tokens(item.sentence)
+        return any(word in tokens or set(self.analyzer.stems(word)) & tokens for word in query.measured)
+
+    def best_sentence(self, query: Query, scored: Sequence[ScoredSentence]) -> ScoredSentence | None:
+        """The sentence the answer is built on: for a value question, the best one stating such a value."""
+        kind = query.kind
+        if kind is not None and kind in STRICT_TYPES:
+            return next(
+                (item for item in scored if states_value(kind, item.sentence.text) and self._names_measured(item, query)),
+                None,
+            )
+        return scored[0] if scored else None
+
+    def select(
+        self, scored: Sequence[ScoredSentence], kind: AnswerType | None = None, best: ScoredSentence | None = None
+    ) -> list[ScoredSentence]:
+        """``best`` (by default the top sentence) plus up to ``max_sentences - 1`` close, non-duplicate ones.
+
+        For a value question ``best`` is the sentence stating the value, and it leads the
+        answer; the others add context. For a "who" question whose chosen sentences name no
+        actors, the best sentence of the retrieved passages that does is added: the top
+        sentence often gives the topic ("...selecting ... Indonesian migrant workers") while
+        the actors are named one sentence away.
+        """
+        if not scored:
+            return []
+        lead = best if best is not None else scored[0]
+        chosen = [lead]
+        for candidate in scored:
+            if len(chosen) >= self.max_sentences:
+                break
+            if candidate.support < lead.support - SELECT_MARGIN:
+                break
+            if candidate.row == lead.row or any(self._duplicate(candidate.row, c.row) for c in chosen):
+                continue
+            chosen.append(candidate)
+        if kind is AnswerType.ACTORS and not any(states_value(kind, c.sentence.text) for c in chosen):
+            typed = [c for c in scored if states_value(kind, c.sentence.text) and c.support >= TYPED_FLOOR]
+            if typed and not any(self._duplicate(typed[0].row, c.row) for c in chosen):
+                chosen = [*chosen[: self.max_sentences - 1], typed[0]]
+        return chosen
+
+    # --- answer --------------------------------------------------------------------------
+    @staticmethod
+    def _citation(marker: int, item: ScoredSentence) -> Citation:
+        passage = item.passage
+        return Citation(
+            marker=marker,
+            doc_id=passage.doc_id,
+            title=passage.title,
+            source=passage.source,
+            chunk_id=passage.chunk_id,
+            text=passage.text,
+            start=passage.start,
+            end=passage.end,
+            highlight=Highlight(start=item.sentence.start, end=item.sentence.end),
+            score=passage.score,
+            lang=passage.lang,
+            section=passage.section,
+            ranks=passage.ranks,
+        )
+
+    def answer(self, query: Query, passages: Sequence[Passage]) -> Answer:
+        """Answer ``query`` from ``passages`` (already retrieved for it); ``timings_ms`` is left empty."""
+        lang = query.lang
+        kind = query.kind
+        scored = self.score_sentences(query, passages)
+        # A value question with no sentence stating such a value is not answered by the
+        # sources, however close their topic: confidence 0.
+        best = self.best_sentence(query, scored)
+        confidence = best.support if best is not None else 0.0
+        if best is None or confidence < self.config.threshold_for(query.mode):
+            # Abstain, but show the closest passage(s) with their best sentence.
+            closest: list[ScoredSentence] = []
+            for item in scored:
+                if all(item.passage.chunk_id != c.passage.chunk_id for c in closest):
+                    closest.append(item)
+                if len(closest) >= self.max_sentences:
+                    break
+            citations = [self._citation(i, item) for i, item in enumerate(closest, start=1)]
+            # Name the missing value only when that is why: not when a stated value scored low.
+            text = abstain_message(lang, kind if best is None else None)
+            abstained = True
+        else:
+            chosen = self.select(scored, kind, best)
+            citations = [self._citation(i, item) for i, item in enumerate(chosen, start=1)]
+            text = " ".join(
+                f"{display_text(item.sentence.text)} [{c.marker}]" for item, c in zip(chosen, citations, strict=True)
+            )
+            abstained = False
+        return Answer(
+            question=query.text,
+            answer=text,
+            abstained=abstained,
+            confidence=confidence,
+            citations=citations,
+            mode=query.mode,
+            lang=lang,
+            timings_ms={},
+        )

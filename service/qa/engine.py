@@ -1,0 +1,135 @@
+"""The question-answering library's front door, shared by the CLI, the HTTP service and the eval harness.
+
+An :class:`Engine` owns the loaded encoders and one loaded index. It is built once per
+process (CLI command, app lifespan) from a frozen :class:`EngineConfig` and passed to
+whoever needs it. One question is checked and analysed once (``service.qa.query``), then
+retrieved (``retrieval``) and answered (``answering``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.chunks import ChunkerConfig
+from indexer.documents import Document
+from indexer.embedders import Embedder, load_embedders
+from indexer.errors import DocumentNotFoundError
+from indexer.lexical import Analyzer
+from indexer.store import IndexData, embedder_infos, load_index
+from service.qa.answering import AnswerConfig, Answerer
+from service.qa.fusion import FusionConfig
+from service.qa.query import Query, QueryAnalyser, check_mode, check_top_k, clean_question
+from service.qa.retrieval import Retriever
+from service.qa.types import Answer, Mode, Passage
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Retrieval defaults (from ``Settings.retrieval``)."""
+
+    mode: Mode = "hybrid"
+    top_k: int = 5
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything an engine needs to load and answer (from ``Settings.engine``)."""
+
+    index_dir: Path
+    embedders: tuple[str, ...]
+    chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    answer: AnswerConfig = field(default_factory=AnswerConfig)
+
+
+@dataclass
+class Engine:
+    """Encoders + index + analyser + retriever + answerer, ready to answer."""
+
+    config: EngineConfig
+    embedders: list[Embedder]
+    index: IndexData
+    analyser: QueryAnalyser
+    retriever: Retriever
+    answerer: Answerer
+    loaded_at: float
+
+    @classmethod
+    def load(
+        cls, config: EngineConfig, embedders: list[Embedder] | None = None, index_dir: Path | None = None
+    ) -> Engine:
+        """Load the encoders (unless given) and the index, refusing a mismatching index."""
+        live = embedders if embedders is not None else load_embedders(config.embedders)
+        index = load_index(index_dir or config.index_dir, embedder_infos(live), config.chunker)
+        return cls.over(config, live, index)
+
+    @classmethod
+    def over(cls, config: EngineConfig, embedders: list[Embedder], index: IndexData) -> Engine:
+        """Wire an engine over an already loaded index."""
+        analyzer = Analyzer()
+        return cls(
+            config=config,
+            embedders=embedders,
+            index=index,
+            analyser=QueryAnalyser(analyzer, embedders),
+            retriever=Retriever(index, embedders, config.retrieval.fusion),
+            answerer=Answerer(index, analyzer, embedders, config.answer),
+            loaded_at=time.time(),
+        )
+
+    def warm_up(self) -> None:
+        """Run one query through every encoder so the first user does not pay for lazy loading."""
+        self.retriever.search(self.analyser.analyse("warm up", "hybrid"), 1)
+
+    def analyse(self, question: str, mode: str | None = None) -> Query:
+        """Check and analyse ``question`` for ``mode`` (the configured default when ``None``)."""
+        text = clean_question(question)  # the question is checked before the mode
+        return self.analyser.analyse(text, check_mode(mode or self.config.retrieval.mode))
+
+    def _top_k(self, top_k: int | None) -> int:
+        return check_top_k(self.config.retrieval.top_k if top_k is None else top_k)
+
+    def search(self, query: str, top_k: int | None = None, mode: str | None = None) -> list[Passage]:
+        """The best passages for ``query``."""
+        text = clean_question(query)
+        chosen = check_mode(mode or self.config.retrieval.mode)
+        k = self._top_k(top_k)
+        return self.retriever.search(self.analyser.analyse(text, chosen), k)
+
+    def ask(self, question: str, top_k: int | None = None, mode: str | None = None) -> Answer:
+        """An extractive, cited answer (or an abstention) for ``question``."""
+        return self.ask_with_passages(question, top_k, mode)[0]
+
+    def ask_with_passages(
+        self, question: str, top_k: int | None = None, mode: str | None = None
+    ) -> tuple[Answer, list[Passage]]:
+        """The answer and the ranked passages it was drawn from (the query is encoded once)."""
+        started = time.perf_counter()
+        text = clean_question(question)
+        chosen = check_mode(mode or self.config.retrieval.mode)
+        k = self._top_k(top_k)  # every argument is checked before any encoding
+        query = self.analyser.analyse(text, chosen)
+        candidates = self.config.answer.candidate_passages
+        retrieving = time.perf_counter()
+        passages = self.retriever.search(query, max(k, candidates))
+        answering = time.perf_counter()
+        answer = self.answerer.answer(query, passages[:candidates])
+        done = time.perf_counter()
+        timings: dict[str, float] = {}
+        if query.embed_ms is not None:
+            timings["embed"] = query.embed_ms
+        timings["retrieve"] = (answering - retrieving) * 1000
+        timings.update({f"encoder:{name}": ms for name, ms in query.encoder_ms.items()})
+        timings["answer"] = (done - answering) * 1000
+        timings["total"] = (done - started) * 1000
+        return answer.model_copy(update={"timings_ms": timings}), passages[:k]
+
+    def document(self, doc_id: str) -> Document:
+        """The document with ``doc_id`` (its text is what citation offsets refer to)."""
+        doc = self.index.documents.get(doc_id)
+        if doc is None:
+            raise DocumentNotFoundError(f"no document {doc_id!r} in the index")
+        return doc

@@ -1,0 +1,121 @@
+"""Check a question once, then analyse it once: everything later steps need, computed up front.
+
+A :class:`Query` carries the cleaned text, its mode, language, expected answer type, the
+BM25 tokens, the content words with their stems, the measured words of a count or
+duration question, and one vector per dense encoder. Retrieval and answering read it and
+never re-derive any of it.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from indexer.embedders import Embedder
+from indexer.errors import InvalidQueryError
+from indexer.language import Lang, detect_language
+from indexer.lexical import Analyzer
+from service.qa.answer_types import AnswerType, expected_type, measured_words
+from service.qa.types import MAX_QUESTION_CHARS, MODES, TOP_K_MAX, TOP_K_MIN, Mode
+
+
+def clean_question(question: object) -> str:
+    """The stripped question; :class:`InvalidQueryError` for empty, control-only or over-long input.
+
+    The only question check: the CLI, the library and the HTTP schemas all call it.
+    """
+    if not isinstance(question, str):
+        raise InvalidQueryError("the question must be a string")
+    text = question.strip()
+    printable = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n")
+    if not printable.strip():
+        raise InvalidQueryError("the question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise InvalidQueryError(f"the question is longer than {MAX_QUESTION_CHARS} characters ({len(text)})")
+    return text
+
+
+def check_mode(mode: str) -> Mode:
+    """``mode`` if it is a retrieval mode, else :class:`InvalidQueryError`."""
+    for known in MODES:
+        if mode == known:
+            return known
+    raise InvalidQueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+
+
+def check_top_k(top_k: int) -> int:
+    """``top_k`` if it is within the accepted range, else :class:`InvalidQueryError`."""
+    if not TOP_K_MIN <= top_k <= TOP_K_MAX:
+        raise InvalidQueryError(f"top_k must be between {TOP_K_MIN} and {TOP_K_MAX} (got {top_k})")
+    return top_k
+
+
+#: A content word of the question with its possible stems (English and Indonesian).
+ContentWord = tuple[str, frozenset[str]]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A checked question and everything derived from it."""
+
+    text: str
+    mode: Mode
+    lang: Lang
+    kind: AnswerType | None
+    #: BM25 query tokens (stop words of both languages dropped, stemmed both ways).
+    tokens: tuple[str, ...]
+    content: tuple[ContentWord, ...]
+    #: For a count or duration question, the words naming what is measured ("kontrak").
+    measured: tuple[str, ...]
+    #: One L2-normalised vector per dense encoder (none in lexical mode).
+    vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: Encoding time per encoder, and in all (``None`` when nothing was encoded).
+    encoder_ms: Mapping[str, float] = field(default_factory=dict)
+    embed_ms: float | None = None
+
+
+class QueryAnalyser:
+    """Turns question text into a :class:`Query` with the index's analyser and encoders."""
+
+    def __init__(self, analyzer: Analyzer, embedders: Sequence[Embedder]) -> None:
+        self.analyzer = analyzer
+        self.embedders = list(embedders)
+
+    def content_words(self, text: str) -> tuple[ContentWord, ...]:
+        """Each distinct non-stop word of ``text`` with its English and Indonesian stems."""
+        words = [w for w in self.analyzer.words(text) if w not in self.analyzer.stopwords]
+        return tuple((w, frozenset(self.analyzer.stems(w))) for w in dict.fromkeys(words))
+
+    def analyse(self, question: str, mode: Mode) -> Query:
+        """Check ``question`` and analyse it for ``mode`` (encoding it once per dense encoder)."""
+        text = clean_question(question)
+        kind = expected_type(text)
+        measured: list[str] = []
+        if kind in (AnswerType.COUNT, AnswerType.DURATION):
+            measured = measured_words(text, self.analyzer.stopwords)
+        vectors: dict[str, np.ndarray] = {}
+        encoder_ms: dict[str, float] = {}
+        embed_ms = None
+        if mode != "lexical":
+            started = time.perf_counter()
+            for embedder in self.embedders:
+                one = time.perf_counter()
+                vectors[embedder.id] = embedder.embed_queries([text])[0]
+                encoder_ms[embedder.id] = (time.perf_counter() - one) * 1000
+            embed_ms = (time.perf_counter() - started) * 1000
+        return Query(
+            text=text,
+            mode=mode,
+            lang=detect_language(text, fallback="en"),
+            kind=kind,
+            tokens=tuple(self.analyzer.analyse_query(text)),
+            content=self.content_words(text),
+            measured=tuple(measured),
+            vectors=vectors,
+            encoder_ms=encoder_ms,
+            embed_ms=embed_ms,
+        )

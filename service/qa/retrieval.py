@@ -1,0 +1,89 @@
+"""Passage retrieval: BM25, one or more dense encoders, and their fusion.
+
+Modes:
+- ``lexical``: BM25 only;
+- ``dense``: the dense encoders (fused with each other when there are several);
+- ``hybrid``: BM25 and every dense encoder, fused (``service.qa.fusion``).
+
+Each passage keeps its rank and raw score under every signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from indexer.embedders import Embedder
+from indexer.store import IndexData
+from service.qa.fusion import FusionConfig, fuse
+from service.qa.query import Query
+from service.qa.types import Mode, Passage
+
+LEXICAL = "bm25"
+#: How deep each signal's ranked list goes before fusion.
+CANDIDATE_DEPTH = 100
+#: How many chunks (by chunk cosine) get their best-sentence cosine checked.
+SENTENCE_POOL = 1000
+
+
+class Retriever:
+    """Searches one loaded index with the embedders it was built with."""
+
+    def __init__(self, index: IndexData, embedders: Sequence[Embedder], fusion: FusionConfig) -> None:
+        self.index = index
+        self.embedders = list(embedders)
+        self.fusion = fusion
+
+    def signals(self, mode: Mode) -> list[str]:
+        """Signal names used by ``mode``."""
+        dense = [e.id for e in self.embedders]
+        if mode == "lexical":
+            return [LEXICAL]
+        if mode == "dense":
+            return dense
+        return [LEXICAL, *dense]
+
+    def _ranked(self, signal: str, query: Query) -> tuple[np.ndarray, np.ndarray]:
+        """Row ids and scores of the best ``CANDIDATE_DEPTH`` chunks under one signal."""
+        n = len(self.index.chunks)
+        depth = min(CANDIDATE_DEPTH, n)
+        if depth == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if signal == LEXICAL:
+            scores = self.index.lexical.scores(query.tokens)
+            order = np.argsort(-scores, kind="stable")[:depth]
+            keep = scores[order] > 0  # a chunk sharing no term is not a lexical match
+            return order[keep], scores[order][keep]
+        # A chunk's dense score is the better of its own cosine and that of its best
+        # sentence: a one-sentence fact inside a long passage is otherwise diluted.
+        vector = query.vectors[signal]
+        pool = min(n, max(depth, SENTENCE_POOL))
+        chunk_scores, rows = self.index.faiss_index(signal).search(vector[None, :].astype(np.float32), pool)
+        valid = rows[0] >= 0
+        rows_, scores_ = rows[0][valid].astype(np.int64), chunk_scores[0][valid]
+        sentence_scores = self.index.sentence_vectors[signal] @ vector
+        best = np.array(
+            [
+                max(float(score), float(sentence_scores[self.index.sentence_rows(self.index.chunks[row])].max()))
+                for row, score in zip(rows_.tolist(), scores_.tolist(), strict=True)
+            ],
+            dtype=np.float32,
+        )
+        order = np.argsort(-best, kind="stable")[:depth]
+        return rows_[order], best[order]
+
+    def search(self, query: Query, top_k: int) -> list[Passage]:
+        """The ``top_k`` passages for an analysed query, best first."""
+        ranked = {}
+        for signal in self.signals(query.mode):
+            rows, scores = self._ranked(signal, query)
+            ranked[signal] = (rows.tolist(), scores)
+        passages = []
+        for hit in fuse(ranked, self.fusion, depth=top_k):
+            chunk = self.index.chunks[hit.key]
+            doc = self.index.documents[chunk.doc_id]
+            passages.append(
+                Passage.of_chunk(chunk, hit.key, doc.title, doc.source, hit.score, hit.ranks, hit.signal_scores)
+            )
+        return passages
