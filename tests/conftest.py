@@ -18,8 +18,8 @@ from helpers import CORPUS_DIR, make_settings, run_build
 from indexer.chunks import ChunkerConfig
 from indexer.embedders.fake import FakeEmbedder
 from indexer.pipeline import IndexReport
-from service.config import Settings
 from indexer.tokens import TokenCounter, get_counter
+from service.config import Settings
 from service.qa.engine import Engine
 
 

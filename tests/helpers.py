@@ -11,8 +11,8 @@ from indexer.chunks import ChunkerConfig
 from indexer.documents import Document
 from indexer.language import Lang
 from indexer.pipeline import IndexReport, build_index
-from service.config import Settings
 from indexer.tokens import TokenCounter
+from service.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS_DIR = REPO_ROOT / "corpus"

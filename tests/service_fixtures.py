@@ -19,8 +19,8 @@ from helpers import CORPUS_DIR, make_settings, run_build
 
 from indexer.embedders.fake import FakeEmbedder
 from indexer.pipeline import IndexReport
-from service.config import Settings
 from service.api.app import create_app
+from service.config import Settings
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://tanya.example/problems/"

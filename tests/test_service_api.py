@@ -30,9 +30,9 @@ from service_fixtures import (
     files_opened,
 )
 
-from service.api.problems import DeadlineExceededError
 from service.api.limits import RateLimiter, Worker
 from service.api.middleware import BodyLimitMiddleware
+from service.api.problems import DeadlineExceededError
 
 ClientFactory = Callable[..., TestClient]
 DOC_IDS = sorted(p.split(".")[0] for p in CORPUS_IDS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +12,12 @@ import pytest
 from helpers import KEMNAKER, METI, TOKUTEI, make_settings
 
 from indexer import store
-from indexer.store import reader as store_reader
-from indexer.store import writer as store_writer
 from indexer.chunks import ChunkerConfig
 from indexer.embedders.fake import FakeEmbedder
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError
-from indexer.store import embedder_infos
-from indexer.store import load_index, read_manifest
+from indexer.store import embedder_infos, load_index, read_manifest
+from indexer.store import reader as store_reader
+from indexer.store import writer as store_writer
 from service.qa.engine import Engine
 
 ALL = sorted([KEMNAKER, METI, TOKUTEI])

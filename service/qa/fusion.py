@@ -71,7 +71,7 @@ def fuse(
             fused[key] = fused.get(key, 0.0) + contribution
             ranks.setdefault(key, {})[signal] = rank
             raw.setdefault(key, {})[signal] = float(values[rank - 1])
-    order = sorted(fused, key=lambda k: (-fused[k], k))  # type: ignore[type-var]
+    order = sorted(fused, key=lambda k: (-fused[k], k))
     if depth is not None:
         order = order[:depth]
     return [Fused(key, fused[key], {s: ranks[key].get(s) for s in ranked}, raw[key]) for key in order]
