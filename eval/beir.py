@@ -2,7 +2,9 @@
 
 ``run_benchmark`` evaluates a list of *run specs*: ``bm25``, an encoder spec
 (``e5-small``, ``use-m3``, ``sentence-transformers:all-MiniLM-L6-v2``) or several joined by
-``+`` for reciprocal-rank fusion (``bm25+e5-small``).
+``+`` for reciprocal-rank fusion (``bm25+e5-small``). The same specs behind ``tanya:``
+(``tanya:bm25+e5-small``) are ranked by the product's own retriever instead, over the
+same cached passage vectors, so the table shows Tanya next to the published baselines.
 """
 
 from __future__ import annotations
@@ -16,8 +18,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from eval.runs import FlatCorpus, Progress, Run, bm25_run, dense_run, embed_corpus, rrf, score_run
+from eval.runs import (
+    PRODUCT_PREFIX,
+    FlatCorpus,
+    Progress,
+    Run,
+    bm25_run,
+    dense_run,
+    embed_corpus,
+    flat_index,
+    product_run,
+    rrf,
+    score_run,
+)
 from indexer.embedders import Embedder, create_embedder
+from indexer.store import IndexData
+from service.qa.query import check_mode
 
 BEIR_SPECS = (
     "bm25",
@@ -28,8 +44,21 @@ BEIR_SPECS = (
     "bm25+e5-small",
     "bm25+use-m3",
     "bm25+e5-small+use-m3",
+    "tanya:bm25",
+    "tanya:bm25+e5-small",
+    "tanya:bm25+e5-small+use-m3",
 )
-FACQA_SPECS = ("bm25", "e5-small", "use-m3", "e5-small+use-m3", "bm25+e5-small", "bm25+e5-small+use-m3")
+FACQA_SPECS = (
+    "bm25",
+    "e5-small",
+    "use-m3",
+    "e5-small+use-m3",
+    "bm25+e5-small",
+    "bm25+e5-small+use-m3",
+    "tanya:bm25",
+    "tanya:bm25+e5-small",
+    "tanya:bm25+e5-small+use-m3",
+)
 
 #: Published nDCG@10 on the SciFact test split (see ../shared/eval-data/README.md).
 SCIFACT_PUBLISHED = {
@@ -42,7 +71,7 @@ SCIFACT_PUBLISHED = {
 
 def mode_of(spec: str) -> str:
     """``lexical``, ``dense`` or ``hybrid`` for a run spec."""
-    parts = spec.split("+")
+    parts = spec.removeprefix(PRODUCT_PREFIX).split("+")
     if parts == ["bm25"]:
         return "lexical"
     return "hybrid" if "bm25" in parts else "dense"
@@ -130,6 +159,15 @@ def run_benchmark(
     embedders: dict[str, Embedder] = {}
     seconds: dict[str, float] = {}
 
+    passage_vectors: dict[str, Any] = {}
+
+    def vectors(name: str) -> tuple[Embedder, Any]:
+        """The encoder and the corpus's passage vectors (embedded once, cached on disk)."""
+        embedder = embedders.setdefault(name, create_embedder(name))
+        if name not in passage_vectors:
+            passage_vectors[name] = embed_corpus(corpus, embedder, cache_dir, progress=progress(name))
+        return embedder, passage_vectors[name]
+
     def signal(name: str) -> Run:
         if name in signals:
             return signals[name]
@@ -137,18 +175,31 @@ def run_benchmark(
         if name == "bm25":
             signals[name] = bm25_run(corpus, tokenize)
         else:
-            embedder = embedders.setdefault(name, create_embedder(name))
-            vectors = embed_corpus(corpus, embedder, cache_dir, progress=progress(name))
-            signals[name] = dense_run(corpus, embedder, vectors)
+            embedder, doc_vectors = vectors(name)
+            signals[name] = dense_run(corpus, embedder, doc_vectors)
         seconds[name] = time.perf_counter() - started
         log(f"[{corpus.name}] {name}: ranked {len(corpus.query_ids)} queries in {seconds[name]:.1f}s")
         return signals[name]
 
+    indexes: dict[tuple[str, ...], IndexData] = {}
+
+    def product(spec: str) -> Run:
+        dense = tuple(p for p in spec.removeprefix(PRODUCT_PREFIX).split("+") if p != "bm25")
+        live = {name: vectors(name) for name in dense}
+        if dense not in indexes:
+            indexes[dense] = flat_index(corpus, {name: v for name, (_, v) in live.items()})
+        started = time.perf_counter()
+        run = product_run(corpus, indexes[dense], [e for e, _ in live.values()], check_mode(mode_of(spec)))
+        seconds[spec] = time.perf_counter() - started
+        return run
+
     results = {}
     for spec in specs:
-        parts = spec.split("+")
-        runs = [signal(p) for p in parts]
-        run = runs[0] if len(runs) == 1 else rrf(runs)
+        if spec.startswith(PRODUCT_PREFIX):
+            run = product(spec)
+        else:
+            runs = [signal(p) for p in spec.split("+")]
+            run = runs[0] if len(runs) == 1 else rrf(runs)
         scores = score_run(run, corpus.qrels)
         results[spec] = {"mode": mode_of(spec), **scores}
         log(f"[{corpus.name}] {spec}: nDCG@10 {scores['ndcg@10']:.4f}  R@10 {scores['recall@10']:.4f}  "

@@ -1,8 +1,9 @@
 """The domain error hierarchy shared by the indexer, the CLI and the HTTP service.
 
 Each error carries a short ``title`` (stable, for problem+json and logs) and a human
-``detail`` (the message). The HTTP mapping lives in ``service.errors``; the CLI prints
-``str(error)`` on one line and exits 1.
+``detail`` (the message). Each class maps to an HTTP status in ``service.api.problems``
+(``STATUS``) and to an exit code in ``service.cli`` (``EXIT_CODES``); a test checks that
+every class is mapped in both.
 """
 
 from __future__ import annotations
