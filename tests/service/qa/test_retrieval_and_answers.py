@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import KEMNAKER, TOKUTEI, make_settings
 
 from indexer.embedders.fake import FakeEmbedder
 from indexer.errors import DocumentNotFoundError, InvalidQueryError
@@ -15,11 +14,10 @@ from service.qa.messages import ABSTAIN_MESSAGES, abstain_message, display_text
 from service.qa.query import clean_question
 from service.qa.retrieval import LEXICAL
 from service.qa.types import MAX_QUESTION_CHARS, Answer
+from tests.support.contract import ANSWER_KEYS as CONTRACT_KEYS
+from tests.support.contract import CITATION_KEYS
+from tests.support.helpers import KEMNAKER, TOKUTEI, make_settings
 
-CONTRACT_KEYS = {"question", "answer", "abstained", "confidence", "citations", "mode", "timings_ms"}
-CITATION_KEYS = {
-    "marker", "doc_id", "title", "source", "chunk_id", "text", "start", "end", "highlight", "score", "lang",
-}
 MODES = ("lexical", "dense", "hybrid")
 QUESTIONS = [
     "Who selects Tokutei Ginou workers?",

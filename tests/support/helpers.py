@@ -1,4 +1,4 @@
-"""Constants and helpers shared by the test modules (imported as ``helpers``)."""
+"""Constants and helpers shared by the test rooms (``from tests.support.helpers import ...``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from indexer.pipeline import IndexReport, build_index
 from indexer.tokens import TokenCounter
 from service.config import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CORPUS_DIR = REPO_ROOT / "corpus"
 CORPUS_FILES = sorted(
     p for p in CORPUS_DIR.iterdir() if p.is_file() and not p.name.endswith(".meta.json") and not p.name.startswith(".")

@@ -8,17 +8,15 @@ or abstention quality below them fails CI.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from helpers import ExplicitSettings
 
 from eval.harness import evaluate, load_gold, summarise
 from indexer.embedders import load_embedders
 from indexer.pipeline import build_index
 from service.qa.engine import Engine
+from tests.support.helpers import REPO_ROOT, ExplicitSettings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 
 # Measured on this configuration: citation exactness 1.000, recall@5 0.956, answer hit 0.691,
 # abstention recall 0.915 (43/47; out-of-scope 8/8), false abstention 0.044 (6/136).

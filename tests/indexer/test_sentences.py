@@ -6,11 +6,11 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from helpers import CORPUS_DIR, CORPUS_FILES, CORPUS_IDS, METI, TOKUTEI, doc_from_text
 
 from indexer.chunks import ChunkerConfig, chunk_document
 from indexer.documents import Document, read_document
 from indexer.sentences import Span, split_sentences, split_to_token_limit
+from tests.support.helpers import CORPUS_DIR, CORPUS_FILES, CORPUS_IDS, METI, TOKUTEI, doc_from_text
 
 
 def _read(path: Path) -> Document:

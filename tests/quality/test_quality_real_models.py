@@ -9,13 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import CORPUS_DIR, ExplicitSettings, run_build
 
 from indexer.embedders import load_embedders
 from service.config import Settings
 from service.qa.answer_types import expected_type
 from service.qa.engine import Engine
 from service.qa.messages import abstain_message
+from tests.support.helpers import CORPUS_DIR, ExplicitSettings, run_build
 
 pytestmark = pytest.mark.slow
 

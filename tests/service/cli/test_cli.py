@@ -10,37 +10,12 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import KEMNAKER, METI, TOKUTEI
 from typer.testing import CliRunner
 
 from service.cli import app
-
-CONTRACT_KEYS = {"question", "answer", "abstained", "confidence", "citations", "mode", "timings_ms"}
-CITATION_KEYS = {
-    "marker", "doc_id", "title", "source", "chunk_id", "text", "start", "end", "highlight", "score", "lang",
-}
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """TANYA_* variables for a fast CLI: fake embedder, index under tmp_path. Returns the index dir."""
-    index_dir = tmp_path / "cli-index"
-    monkeypatch.setenv("TANYA_EMBEDDERS", "fake")
-    monkeypatch.setenv("TANYA_INDEX_DIR", str(index_dir))
-    return index_dir
-
-
-@pytest.fixture
-def indexed(runner: CliRunner, cli_env: Path, corpus_copy: Path) -> Path:
-    """An index of the corpus copy, built through the CLI. Returns the corpus copy."""
-    result = runner.invoke(app, ["index", str(corpus_copy)])
-    assert result.exit_code == 0, result.output
-    return corpus_copy
+from tests.support.contract import ANSWER_KEYS as CONTRACT_KEYS
+from tests.support.contract import CITATION_KEYS
+from tests.support.helpers import KEMNAKER, METI, TOKUTEI
 
 
 def _error_line(result) -> str:

@@ -9,10 +9,10 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import CORPUS_DIR, CORPUS_FILES, CORPUS_IDS, KEMNAKER, METI, TOKUTEI
 
 from indexer.documents import Document, discover, load_documents, make_doc_id, read_document
 from indexer.errors import DocumentError
+from tests.support.helpers import CORPUS_DIR, CORPUS_FILES, CORPUS_IDS, KEMNAKER, METI, TOKUTEI
 
 LOGGER = "indexer.documents"
 

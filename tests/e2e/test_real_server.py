@@ -15,8 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import REPO_ROOT
-from service_fixtures import QUESTION_EN, assert_problem, build_into
+
+from tests.support.helpers import REPO_ROOT
+from tests.support.service import QUESTION_EN, assert_problem, build_into
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0

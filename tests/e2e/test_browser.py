@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CORPUS_DIR, REPO_ROOT
+
+from tests.support.helpers import CORPUS_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.slow  # builds an index with the real embedding models
 

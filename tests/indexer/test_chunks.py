@@ -6,10 +6,10 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from helpers import CORPUS_FILES, CORPUS_IDS, METI, TOKUTEI, doc_from_text
 
 from indexer.chunks import ChunkerConfig, chunk_document
 from indexer.documents import Document, read_document
+from tests.support.helpers import CORPUS_FILES, CORPUS_IDS, METI, TOKUTEI, doc_from_text
 
 LIMITS = [32, 64, 160]
 

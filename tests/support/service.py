@@ -1,7 +1,7 @@
-"""Fixtures and helpers shared by the HTTP service tests (``tests/test_service_*.py``).
+"""Helpers and fixtures for the HTTP service tests (``tests/service/api``, ``tests/e2e``, ``tests/architecture``).
 
-The fixtures are re-exported by ``conftest.py``; the helpers are imported directly
-(``from service_fixtures import ...``).
+Helpers are imported directly (``from tests.support.service import ...``); the fixtures at
+the bottom are re-exported by the ``conftest.py`` of the rooms that use them.
 """
 
 from __future__ import annotations
@@ -15,26 +15,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import CORPUS_DIR, make_settings, run_build
 
 from indexer.embedders.fake import FakeEmbedder
 from indexer.pipeline import IndexReport
 from service.api.app import create_app
 from service.config import Settings
+from tests.support.helpers import CORPUS_DIR, make_settings, run_build
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://tanya.example/problems/"
-ANSWER_KEYS = {"question", "answer", "abstained", "confidence", "citations", "mode", "lang", "timings_ms"}
-CITATION_KEYS = {
-    "marker", "doc_id", "title", "source", "chunk_id", "text", "start", "end", "highlight", "score", "lang",
-    "section", "ranks",
-}
-PASSAGE_KEYS = {
-    "doc_id", "title", "source", "chunk_id", "text", "start", "end", "section", "lang", "score", "ranks",
-    "signal_scores",
-}
 QUESTION_EN = "Who selects Tokutei Ginou workers?"
 QUESTION_ID = "Berapa target peserta magang ke Jepang?"
+
+#: ``client_factory``'s type: ``(index_dir=None, raise_server_exceptions=True, **settings) -> TestClient``.
+ClientFactory = Callable[..., TestClient]
 
 
 def service_settings(index_dir: Path, **overrides: Any) -> Settings:
@@ -42,6 +36,11 @@ def service_settings(index_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"reload_poll_s": 0}
     values.update(overrides)
     return make_settings(index_dir, **values)
+
+
+def post_ask(client: TestClient, question: str = QUESTION_EN, **kwargs: Any) -> Any:
+    """``POST /v1/ask`` with ``{"question": question}`` (``kwargs`` go to the client, e.g. headers)."""
+    return client.post("/v1/ask", json={"question": question}, **kwargs)
 
 
 def build_into(index_dir: Path, corpus: Path | None = None) -> IndexReport:
@@ -115,7 +114,7 @@ def files_opened() -> Iterator[list[str]]:
         _OPENED = None
 
 
-# --- fixtures (re-exported by conftest.py) ------------------------------------------------------
+# --- fixtures (re-exported by the rooms' conftest.py) ------------------------------------------------------
 @pytest.fixture(scope="session")
 def service_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The corpus indexed once with the fake embedder; read-only for the tests that share it."""

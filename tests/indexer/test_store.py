@@ -1,0 +1,165 @@
+"""The on-disk index: layout, what loads back, and refusing an index it cannot use (fake embedder)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from indexer import store
+from indexer.embedders.fake import FakeEmbedder
+from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from indexer.store import embedder_infos, load_index, read_manifest
+from service.qa.engine import Engine
+from tests.support.index_builds import ALL, OtherFake
+from tests.support.index_builds import builds as _builds
+
+
+# --- first build and layout -----------------------------------------------------------------------
+def test_first_build_writes_a_complete_symlinked_index(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    report = build([corpus_copy], fake_settings, [fake_embedder])
+    index_dir = fake_settings.index_dir
+    assert report.changed
+    assert sorted(report.embedded_documents) == ALL
+    assert report.reused_documents == [] and report.removed_documents == [] and report.skipped == []
+    assert report.documents == 3
+    assert report.texts_embedded == report.chunks + report.sentences == fake_embedder.calls
+    assert report.build_id and report.full_rebuild_reason is None
+
+    assert index_dir.is_symlink()
+    target = index_dir.resolve()
+    assert target.parent == (index_dir.parent / "index.builds").resolve()
+    assert target.name == report.build_id
+    for name in ("manifest.json", "documents.jsonl", "chunks.jsonl", "sentences.jsonl"):
+        assert (target / name).is_file()
+    assert (target / "dense" / "fake.faiss").is_file()
+    assert (target / "dense" / "fake.sentences.npy").is_file()
+    assert (target / "bm25").is_dir()
+
+    manifest = read_manifest(index_dir)
+    assert manifest["format"] == store.FORMAT and manifest["format_version"] == store.FORMAT_VERSION
+    assert manifest["build_id"] == report.build_id
+    assert manifest["embedders"] == [{"id": "fake", "dim": 64, "version": "fake-1"}]
+    assert manifest["chunker"] == fake_settings.chunker.to_record()
+    assert manifest["counts"] == {"documents": 3, "chunks": report.chunks, "sentences": report.sentences}
+    assert sorted(d["doc_id"] for d in manifest["documents"]) == ALL
+
+
+def test_loaded_index_matches_the_sources(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    build([corpus_copy], fake_settings, [fake_embedder])
+    data = load_index(fake_settings.index_dir)
+    for doc in data.documents.values():
+        assert doc.text.encode() == (corpus_copy / doc.source).read_bytes()
+    for chunk in data.chunks:
+        assert data.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
+        rows = data.sentence_rows(chunk)
+        assert all(s.doc_id == chunk.doc_id for s in data.sentences[rows])
+    for sentence in data.sentences:
+        assert data.documents[sentence.doc_id].text[sentence.start : sentence.end] == sentence.text
+    vectors = data.chunk_vectors["fake"]
+    assert vectors.shape == (len(data.chunks), 64)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert data.sentence_vectors["fake"].shape == (len(data.sentences), 64)
+    assert data.lexical.rows == len(data.chunks)
+
+
+# --- mismatch ------------------------------------------------------------------------------------------
+def test_mismatched_chunker_is_refused_clearly(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    build([corpus_copy], fake_settings, [fake_embedder])
+    other = fake_settings.model_copy(update={"chunk_max_tokens": 64})
+    with pytest.raises(IndexMismatchError) as info:
+        Engine.load(other.engine, [fake_embedder])
+    message = str(info.value)
+    assert "chunk" in message and "64" in message and "tanya index" in message
+
+
+def test_mismatched_embedders_are_refused_clearly(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    build([corpus_copy], fake_settings, [fake_embedder])
+    with pytest.raises(IndexMismatchError) as info:
+        Engine.load(fake_settings.engine, [fake_embedder, OtherFake()])
+    message = str(info.value)
+    assert "embedders" in message and "fake" in message and "other-fake" in message
+    with pytest.raises(IndexMismatchError, match="other-fake"):
+        Engine.load(fake_settings.engine, [OtherFake()])
+
+
+def test_mismatched_embedder_dimension_is_refused(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    build([corpus_copy], fake_settings, [fake_embedder])
+    with pytest.raises(IndexMismatchError, match="dim"):
+        Engine.load(fake_settings.engine, [FakeEmbedder(dim=32)])
+
+
+def test_unknown_index_format_is_refused(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    build([corpus_copy], fake_settings, [fake_embedder])
+    manifest_path = fake_settings.index_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 99
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="v99"):
+        load_index(fake_settings.index_dir)
+
+
+def test_missing_index_raises_not_found(tmp_path, fake_settings, fake_embedder) -> None:
+    with pytest.raises(IndexNotFoundError, match="tanya index"):
+        Engine.load(fake_settings.engine, [fake_embedder])
+    (tmp_path / "empty-dir").mkdir()
+    with pytest.raises(IndexNotFoundError):
+        load_index(tmp_path / "empty-dir")
+
+
+def test_damaged_index_raises_corrupt(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    build([corpus_copy], fake_settings, [fake_embedder])
+    (fake_settings.index_dir.resolve() / "dense" / "fake.sentences.npy").unlink()
+    with pytest.raises(IndexCorruptError):
+        load_index(fake_settings.index_dir)
+
+
+def test_unparseable_manifest_raises_corrupt(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    build([corpus_copy], fake_settings, [fake_embedder])
+    (fake_settings.index_dir / "manifest.json").write_text("{broken")
+    with pytest.raises(IndexCorruptError):
+        load_index(fake_settings.index_dir)
+
+
+def test_damaged_previous_index_is_rebuilt_from_scratch(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    build([corpus_copy], fake_settings, [fake_embedder])
+    (fake_settings.index_dir.resolve() / "chunks.jsonl").unlink()
+    report = build([corpus_copy], fake_settings, [fake_embedder])
+    assert report.changed and sorted(report.embedded_documents) == ALL
+    assert report.full_rebuild_reason
+    Engine.load(fake_settings.engine, [fake_embedder])
+
+
+def test_plain_directory_at_index_dir_is_kept_as_a_legacy_build(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    fake_settings.index_dir.mkdir(parents=True)
+    (fake_settings.index_dir / "old-file").write_text("keep me")
+    build([corpus_copy], fake_settings, [fake_embedder])
+    assert fake_settings.index_dir.is_symlink()
+    legacy = [b for b in _builds(fake_settings.index_dir) if b.name.startswith("legacy-")]
+    assert len(legacy) == 1 and (legacy[0] / "old-file").read_text() == "keep me"
+
+
+def test_embedder_infos_record_id_dim_and_version() -> None:
+    infos = embedder_infos([FakeEmbedder(), OtherFake(dim=16)])
+    assert [(i.id, i.dim, i.version) for i in infos] == [("fake", 64, "fake-1"), ("other-fake", 16, "fake-1")]
+
+
+def test_two_embedders_are_stored_side_by_side(corpus_copy, fake_settings, build) -> None:
+    settings = fake_settings.model_copy(update={"embedders": ["fake", "other-fake"]})
+    embedders = [FakeEmbedder(), OtherFake(dim=32)]
+    build([corpus_copy], settings, embedders)
+    engine = Engine.load(settings.engine, embedders)
+    assert set(engine.index.chunk_vectors) == {"fake", "other-fake"}
+    assert engine.index.chunk_vectors["other-fake"].shape[1] == 32
+    passages = engine.search("Tokutei Ginou", mode="hybrid")
+    assert passages and all(set(p.ranks) == {"bm25", "fake", "other-fake"} for p in passages)
+
+
+def test_copying_a_build_elsewhere_still_loads(corpus_copy, fake_settings, fake_embedder, build, tmp_path) -> None:
+    build([corpus_copy], fake_settings, [fake_embedder])
+    copy = tmp_path / "copied-index"
+    shutil.copytree(fake_settings.index_dir.resolve(), copy)
+    data = load_index(copy, embedder_infos([fake_embedder]), fake_settings.chunker)
+    assert sorted(data.documents) == ALL
