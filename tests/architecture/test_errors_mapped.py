@@ -29,6 +29,7 @@ USAGE_ERROR = 2  # click's exit status for a usage error
 
 def _subclasses(cls: type) -> list[type]:
     found: list[type] = []
+    sub: type
     for sub in cls.__subclasses__():
         found += [sub, *_subclasses(sub)]
     return found
