@@ -4,6 +4,14 @@
 ``Mode``; everything else must use those names. The first half reads the source with ``ast``
 and fails on a second, literal copy of a bound; the second half checks at run time that the
 settings, the HTTP schema, the OpenAPI document and the CLI options enforce the same values.
+
+The scan looks at how a number is used, not at every occurrence: ``1000`` is also the
+milliseconds in a second and a pool or depth size (``SENTENCE_POOL = 1000``, ``k: int =
+1000`` in eval), so a literal 1000 counts as a copy of the question length only as an upper
+bound keyword (``max_length=1000``, ``le=1000``), in a comparison with ``len(...)``, assigned
+to a name about characters, length, questions or queries, or in prose ("1000 characters").
+A literal 20 counts as a copy of ``TOP_K_MAX`` as an upper bound keyword (``le=20``,
+``max=20``) or compared with something named ``top_k``.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from service.config import Settings
 from service.qa.query import check_top_k, clean_question
 from service.qa.types import MAX_QUESTION_CHARS, MODES, TOP_K_MAX, TOP_K_MIN
 from tests.support.helpers import make_settings
-from tests.support.source import SourceFile, source_files
+from tests.support.source import source_files
 
 DEFINITIONS = "service/qa/types.py"
 SCANNED = ("indexer", "service", "eval")
@@ -122,14 +130,6 @@ def mode_copies(tree: ast.AST) -> Iterator[tuple[int, str]]:
 
 CHECKS = {"question length": question_length_copies, "top_k bound": top_k_copies, "modes": mode_copies}
 SOURCES = [s for s in source_files(*SCANNED) if s.path != DEFINITIONS]
-
-
-def _copies(source: SourceFile) -> list[str]:
-    return [
-        f"{source.path}:{line}: {kind}: {what}"
-        for kind, check in CHECKS.items()
-        for line, what in check(source.tree)
-    ]
 
 
 # --- the checkers themselves ----------------------------------------------------------------------------
