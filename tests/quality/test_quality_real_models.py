@@ -21,12 +21,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    root = tmp_path_factory.mktemp("real-models")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The settings the module's engine is built with (the index under a temporary folder)."""
+    return ExplicitSettings(index_dir=tmp_path_factory.mktemp("real-models") / "index")
+
+
+@pytest.fixture(scope="module")
+def engine(settings: Settings) -> Engine:
+    root = settings.index_dir.parent
     corpus = root / "corpus"
     shutil.copytree(CORPUS_DIR, corpus)
     defaults = Settings.model_fields
-    settings = ExplicitSettings(index_dir=root / "index")
     # The real defaults, not an environment's overrides.
     assert settings.embedders == defaults["embedders"].default == ["e5-small", "use-m3"]
     embedders = load_embedders(settings.embedders)
@@ -108,10 +113,9 @@ def test_modes_all_work_with_real_encoders(engine: Engine) -> None:
         assert all(set(p.ranks) == expected[mode] for p in passages)
 
 
-def test_real_index_reuse_embeds_nothing(engine: Engine, tmp_path: Path) -> None:
+def test_real_index_reuse_embeds_nothing(engine: Engine, settings: Settings, tmp_path: Path) -> None:
     """Re-indexing the unchanged corpus with the real encoders is a no-op."""
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS_DIR, corpus)
-    settings = engine.settings
     report = run_build([corpus], settings, engine.embedders)
     assert report.changed is False and report.texts_embedded == 0
