@@ -33,9 +33,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     # Settings sit beside api/cli: they may use service.qa and indexer, nothing beside or above.
     "service.config": ("service.api", "service.cli", "service.render", "eval", "bench"),
-    # The web layer and the command line never import each other.
-    "service.api": ("service.cli", "eval", "bench"),
-    "service.cli": ("service.api", "eval", "bench"),
+    # The web layer never imports the command line. The command line may start the web layer:
+    # ``tanya serve`` is where the app is built and handed to uvicorn (the composition root).
+    "service.api": ("service.cli", "service.render", "eval", "bench"),
+    "service.cli": ("eval", "bench"),
     # Terminal rendering, used by the CLI: below it, and no web layer.
     "service.render": ("service.api", "service.cli", "eval", "bench"),
     # Anything else under service/ (service/__init__.py).
