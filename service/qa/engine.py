@@ -84,20 +84,17 @@ class Engine:
         """Run one query through every encoder so the first user does not pay for lazy loading."""
         self.retriever.search(self.analyser.analyse("warm up", "hybrid"), 1)
 
-    def analyse(self, question: str, mode: str | None = None) -> Query:
-        """Check and analyse ``question`` for ``mode`` (the configured default when ``None``)."""
-        text = clean_question(question)  # the question is checked before the mode
-        return self.analyser.analyse(text, check_mode(mode or self.config.retrieval.mode))
-
-    def _top_k(self, top_k: int | None) -> int:
-        return check_top_k(self.config.retrieval.top_k if top_k is None else top_k)
+    def _prepare(self, question: str, top_k: int | None, mode: str | None) -> tuple[Query, int]:
+        """Check every argument (question, then mode, then ``top_k``) before any encoding, then analyse once."""
+        text = clean_question(question)
+        chosen = check_mode(mode or self.config.retrieval.mode)
+        k = check_top_k(self.config.retrieval.top_k if top_k is None else top_k)
+        return self.analyser.analyse(text, chosen), k
 
     def search(self, query: str, top_k: int | None = None, mode: str | None = None) -> list[Passage]:
         """The best passages for ``query``."""
-        text = clean_question(query)
-        chosen = check_mode(mode or self.config.retrieval.mode)
-        k = self._top_k(top_k)
-        return self.retriever.search(self.analyser.analyse(text, chosen), k)
+        analysed, k = self._prepare(query, top_k, mode)
+        return self.retriever.search(analysed, k)
 
     def ask(self, question: str, top_k: int | None = None, mode: str | None = None) -> Answer:
         """An extractive, cited answer (or an abstention) for ``question``."""
@@ -108,10 +105,7 @@ class Engine:
     ) -> tuple[Answer, list[Passage]]:
         """The answer and the ranked passages it was drawn from (the query is encoded once)."""
         started = time.perf_counter()
-        text = clean_question(question)
-        chosen = check_mode(mode or self.config.retrieval.mode)
-        k = self._top_k(top_k)  # every argument is checked before any encoding
-        query = self.analyser.analyse(text, chosen)
+        query, k = self._prepare(question, top_k, mode)
         candidates = self.config.answer.candidate_passages
         retrieving = time.perf_counter()
         passages = self.retriever.search(query, max(k, candidates))
