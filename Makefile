@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install index serve test test-fast lint typecheck eval eval-beir bench clean browser
+.PHONY: install index serve test test-fast lint typecheck eval eval-beir eval-qa train-reranker bench clean browser
 
 # torch first, pinned to the CPU wheel available offline (see DEVELOPERS.md); then the project.
 $(STAMP): pyproject.toml
@@ -54,6 +54,18 @@ EVAL_DATA ?= ../shared/eval-data
 eval-beir: install
 	$(BIN)/tanya eval beir $(EVAL_DATA)/scifact
 	$(BIN)/tanya eval facqa $(EVAL_DATA)/facqa
+
+# SQuAD-format sets through the engine: reranker on, off, and the bare-e5 baseline (tens of minutes).
+eval-qa: install
+	$(BIN)/tanya eval qa $(EVAL_DATA)/tydiqa-id/valid.json
+	$(BIN)/tanya eval qa $(EVAL_DATA)/idk-mrc/valid.json
+	$(BIN)/tanya eval qa $(EVAL_DATA)/squad2-en/train-10-articles.json --name squad2-en-valid \
+	  --title French_and_Indian_War --title Force
+
+# Re-train the shipped answer reranker (service/qa/reranker/model/) from ../shared/eval-data.
+# About 40 minutes on the 2-core machine; see service/qa/reranker/model/MODEL_CARD.md.
+train-reranker: install
+	$(BIN)/python -m training reranker --data $(EVAL_DATA)
 
 bench: install
 	$(BIN)/python bench/bench.py

@@ -9,6 +9,7 @@ nothing.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -118,6 +119,62 @@ def eval_facqa(
 ) -> None:
     """IndoNLU FacQA as Indonesian retrieval: lexical, dense and hybrid side by side."""
     _run_public("facqa", path, runs, modes, out, cache_dir)
+
+
+@app.command("qa")
+def eval_qa(
+    path: Annotated[Path, typer.Argument(help="SQuAD-format file, e.g. ../shared/eval-data/tydiqa-id/valid.json")],
+    name: Annotated[str | None, typer.Option(help="Report name (default: parent folder + file stem).")] = None,
+    titles: Annotated[
+        list[str] | None, typer.Option("--title", "-t", help="Only this SQuAD article (repeatable).")
+    ] = None,
+    configs: Annotated[
+        list[str] | None, typer.Option("--config", "-c", help="reranker, support or bare-e5 (repeatable; default all).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.", min=1)] = None,
+    out: BenchOutOption = Path("eval/out"),
+    work_dir: Annotated[Path, typer.Option(help="Where the set's documents and index are kept.")] = Path("var/eval-qa"),
+) -> None:
+    """Ask every question of a SQuAD-format file through the engine: answer hits, abstention, latency."""
+    from eval.qa import CONFIGS, markdown_table, run_qa
+    from eval.runner import write_benchmark_report
+    from eval.squad import load_squad
+    from indexer.embedders import load_embedders
+    from indexer.errors import ConfigError
+    from service.cli import domain_errors, settings_for
+    from service.qa.engine import load_reranker
+    from service.render import progress_bar
+
+    with domain_errors():
+        bad = [c for c in configs or [] if c not in CONFIGS]
+        if bad:
+            raise ConfigError(f"unknown config(s) {bad}; choose from {list(CONFIGS)}")
+        if not path.is_file():
+            raise ConfigError(f"no SQuAD-format file at {path}")
+        qaset = load_squad(path, titles)
+        label = name or f"{path.parent.name}-{path.stem}"
+        settings = settings_for()
+        embedders = load_embedders(settings.embedders)
+        chosen = configs or list(CONFIGS)
+        reranker = load_reranker(settings.answer.reranker) if "reranker" in chosen else None
+
+        def tick(config: str, total: int) -> Callable[[], None]:
+            update, _stop = progress_bar(f"{label} {config}", transient=True)
+            done = [0]
+
+            def step() -> None:
+                done[0] += 1
+                if update is not None:
+                    update(done[0], total)
+
+            return step
+
+        report = run_qa(qaset, settings, work_dir / label, embedders, reranker, chosen, limit, log=_log, tick=tick)
+        report["name"] = label
+        table = markdown_table(report)
+        written = write_benchmark_report(report, f"# {label}\n\n{table}\n", out / "qa", label)
+    typer.echo(table)
+    typer.echo("wrote " + ", ".join(str(p) for p in written))
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -23,7 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from indexer.chunks import ChunkerConfig
 from indexer.errors import ConfigError
 from indexer.pipeline import IndexConfig
-from service.qa.answering import AnswerConfig
+from service.qa.answering import AnswerConfig, RerankerConfig
 from service.qa.engine import EngineConfig, RetrievalConfig
 from service.qa.fusion import FusionConfig, FusionMethod
 from service.qa.types import TOP_K_MAX, TOP_K_MIN, Mode
@@ -87,6 +87,15 @@ class Settings(BaseSettings):
     abstain_threshold: float = Field(default=0.20, ge=0.0, le=1.0, description="Minimum support (dense, hybrid)")
     # Lexical mode scores support by word overlap alone, on another scale (eval/README.md).
     abstain_threshold_lexical: float = Field(default=0.10, ge=0.0, le=1.0)
+    # The trained answer reranker (service/qa/reranker; eval/README.md has the measurements).
+    reranker: Literal["on", "off"] = Field(default="on", description="off: the support-only answerer")
+    reranker_candidates: int = Field(default=16, ge=1, le=64, description="Sentences the reranker reads")
+    reranker_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Calibrated P(answer) to answer; default: shipped with the model"
+    )
+    reranker_threads: int = Field(default=2, ge=1, le=64, description="torch threads for the reranker")
+    reranker_int8: bool = Field(default=False, description="Dynamic int8 quantisation of the reranker")
+    reranker_type_gates: bool = Field(default=False, description="Keep the answer-type gates with the reranker")
 
     # --- http
     host: str = "127.0.0.1"
@@ -146,6 +155,14 @@ class Settings(BaseSettings):
             candidate_passages=self.answer_candidate_passages,
             abstain_threshold=self.abstain_threshold,
             abstain_threshold_lexical=self.abstain_threshold_lexical,
+            reranker=RerankerConfig(
+                enabled=self.reranker == "on",
+                candidates=self.reranker_candidates,
+                threshold=self.reranker_threshold,
+                threads=self.reranker_threads,
+                int8=self.reranker_int8,
+                type_gates=self.reranker_type_gates,
+            ),
         )
 
     @property

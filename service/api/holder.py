@@ -15,7 +15,8 @@ from pathlib import Path
 
 from indexer.embedders import Embedder, load_embedders
 from indexer.errors import TanyaError
-from service.qa.engine import Engine, EngineConfig
+from service.qa.answering import SentenceScorer
+from service.qa.engine import Engine, EngineConfig, load_reranker
 
 log = logging.getLogger("tanya.service")
 
@@ -47,6 +48,7 @@ class EngineHolder:
         self.error: str | None = None
         self.last_reload_error: str | None = None
         self._embedders: list[Embedder] | None = None
+        self._reranker: SentenceScorer | None = None
         self._target: str | None = None
         self._lock = threading.Lock()
 
@@ -55,13 +57,19 @@ class EngineHolder:
             self._embedders = load_embedders(self.config.embedders)
         return self._embedders
 
+    def _reranker_loaded(self) -> SentenceScorer | None:
+        # Loaded once per process, like the encoders: a new index build does not change it.
+        if self._reranker is None:
+            self._reranker = load_reranker(self.config.answer.reranker)
+        return self._reranker
+
     def load(self) -> ReloadResult:
         """(Re)load the index at ``config.index_dir``; keep the old engine if that fails."""
         with self._lock:
             previous = self.engine.index.build_id if self.engine else None
             target = current_target(self.config.index_dir)
             try:
-                engine = Engine.load(self.config, self._embedders_loaded())
+                engine = Engine.load(self.config, self._embedders_loaded(), reranker=self._reranker_loaded())
                 engine.warm_up()
             except Exception as exc:  # any failure must leave the current engine serving
                 detail = exc.detail if isinstance(exc, TanyaError) else f"{type(exc).__name__}: {exc}"

@@ -1,5 +1,10 @@
 """Extractive answers: pick the sentences that best answer the question, cite them, or abstain.
 
+With the reranker on (the default), the cheap support below only shortlists candidates: the
+best ``RerankerConfig.candidates`` sentences of the top passages are read together with the
+question by the trained cross-encoder (``service.qa.reranker``) in one batched pass, and its
+calibrated P(answer) orders them and decides abstention. With it off, the support decides.
+
 Each sentence of the top passages is scored by its *support*: a blend of its similarity
 to the query under every dense encoder (precomputed sentence vectors, so answering costs
 no extra encoding) and the share of the question's content words it contains. The best
@@ -14,8 +19,10 @@ Each encoder's cosines are read on its own scale: ``Embedder.anchors`` map a cos
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -43,6 +50,36 @@ TYPED_FLOOR = 0.05  # a sentence naming actors must still have some support to b
 
 
 @dataclass(frozen=True)
+class RerankerConfig:
+    """The answer reranker's settings (from ``Settings.reranker*``)."""
+
+    enabled: bool = True
+    #: Sentences (best by support first) the cross-encoder reads per question.
+    candidates: int = 16
+    #: Calibrated P(answer) below which Tanya abstains; ``None``: the threshold shipped with the model.
+    threshold: float | None = None
+    #: torch intra-op threads for the reranker.
+    threads: int = 2
+    #: Dynamic int8 quantisation of the reranker's linear layers (faster, slightly less exact).
+    int8: bool = False
+    #: Keep the hand-written answer-type gates (value questions need a sentence stating a value).
+    type_gates: bool = False
+
+
+class SentenceScorer(Protocol):
+    """What the answerer needs from a reranker: calibrated P(answer) per sentence."""
+
+    @property
+    def threshold(self) -> float:
+        """The calibrated abstention threshold it ships with."""
+        ...
+
+    def probabilities(self, question: str, sentences: Sequence[str]) -> np.ndarray:
+        """P(sentence answers question), in input order."""
+        ...
+
+
+@dataclass(frozen=True)
 class AnswerConfig:
     """How answers are built (from ``Settings.answer``); thresholds were chosen with ``tanya eval``."""
 
@@ -53,6 +90,7 @@ class AnswerConfig:
     abstain_threshold: float = 0.20
     #: The same for lexical mode, where support is word overlap alone (another scale).
     abstain_threshold_lexical: float = 0.10
+    reranker: RerankerConfig = field(default_factory=RerankerConfig)
 
     def threshold_for(self, mode: str) -> float:
         """The abstention threshold calibrated for ``mode``."""
@@ -76,9 +114,15 @@ class Answerer:
     """Builds :class:`Answer` objects from retrieved passages."""
 
     def __init__(
-        self, index: IndexData, analyzer: Analyzer, embedders: Sequence[Embedder], config: AnswerConfig
+        self,
+        index: IndexData,
+        analyzer: Analyzer,
+        embedders: Sequence[Embedder],
+        config: AnswerConfig,
+        reranker: SentenceScorer | None = None,
     ) -> None:
         self.index = index
+        self.reranker = reranker
         self.analyzer = analyzer
         self.config = config
         self.max_sentences = config.max_sentences
@@ -229,6 +273,42 @@ class Answerer:
                 chosen = [*chosen[: self.max_sentences - 1], typed[0]]
         return chosen
 
+    # --- reranker ------------------------------------------------------------------------
+    @property
+    def rerank_threshold(self) -> float:
+        """The calibrated P(answer) below which the reranked answer abstains."""
+        configured = self.config.reranker.threshold
+        if configured is not None or self.reranker is None:
+            return configured if configured is not None else 0.5
+        return self.reranker.threshold
+
+    def rerank(self, query: Query, scored: Sequence[ScoredSentence]) -> tuple[list[ScoredSentence], float]:
+        """The best ``candidates`` sentences by support, re-scored by the cross-encoder, best first.
+
+        ``support`` becomes the calibrated P(answer); the old support breaks ties. Also
+        returns the milliseconds the cross-encoder took (the "rerank" stage).
+        """
+        if self.reranker is None or not scored:
+            return list(scored), 0.0
+        shortlist = list(scored[: self.config.reranker.candidates])
+        started = time.perf_counter()
+        probabilities = self.reranker.probabilities(query.text, [item.sentence.text for item in shortlist])
+        elapsed = (time.perf_counter() - started) * 1000
+        rescored = [replace(item, support=float(p)) for item, p in zip(shortlist, probabilities, strict=True)]
+        order = sorted(range(len(rescored)), key=lambda i: (-rescored[i].support, i))
+        return [rescored[i] for i in order], elapsed
+
+    def select_reranked(self, ranked: Sequence[ScoredSentence], best: ScoredSentence) -> list[ScoredSentence]:
+        """``best`` plus up to ``max_sentences - 1`` more that clear the threshold and repeat nothing chosen."""
+        chosen = [best]
+        for candidate in ranked:
+            if len(chosen) >= self.max_sentences or candidate.support < self.rerank_threshold:
+                break
+            if candidate.row == best.row or any(self._duplicate(candidate.row, c.row) for c in chosen):
+                continue
+            chosen.append(candidate)
+        return chosen
+
     # --- answer --------------------------------------------------------------------------
     @staticmethod
     def _citation(marker: int, item: ScoredSentence) -> Citation:
@@ -250,15 +330,24 @@ class Answerer:
         )
 
     def answer(self, query: Query, passages: Sequence[Passage]) -> Answer:
-        """Answer ``query`` from ``passages`` (already retrieved for it); ``timings_ms`` is left empty."""
+        """Answer ``query`` from ``passages`` (already retrieved for it); ``timings_ms`` holds only ``rerank``."""
         lang = query.lang
         kind = query.kind
         scored = self.score_sentences(query, passages)
-        # A value question with no sentence stating such a value is not answered by the
-        # sources, however close their topic: confidence 0.
-        best = self.best_sentence(query, scored)
+        reranked = self.reranker is not None
+        timings: dict[str, float] = {}
+        if reranked:
+            scored, timings["rerank"] = self.rerank(query, scored)
+            gated = self.config.reranker.type_gates
+            best = self.best_sentence(query, scored) if gated else (scored[0] if scored else None)
+            threshold = self.rerank_threshold
+        else:
+            # A value question with no sentence stating such a value is not answered by the
+            # sources, however close their topic: confidence 0.
+            best = self.best_sentence(query, scored)
+            threshold = self.config.threshold_for(query.mode)
         confidence = best.support if best is not None else 0.0
-        if best is None or confidence < self.config.threshold_for(query.mode):
+        if best is None or confidence < threshold:
             # Abstain, but show the closest passage(s) with their best sentence.
             closest: list[ScoredSentence] = []
             for item in scored:
@@ -268,10 +357,10 @@ class Answerer:
                     break
             citations = [self._citation(i, item) for i, item in enumerate(closest, start=1)]
             # Name the missing value only when that is why: not when a stated value scored low.
-            text = abstain_message(lang, kind if best is None else None)
+            text = abstain_message(lang, kind if best is None and (not reranked or self.config.reranker.type_gates) else None)
             abstained = True
         else:
-            chosen = self.select(scored, kind, best)
+            chosen = self.select_reranked(scored, best) if reranked else self.select(scored, kind, best)
             citations = [self._citation(i, item) for i, item in enumerate(chosen, start=1)]
             text = " ".join(
                 f"{display_text(item.sentence.text)} [{c.marker}]" for item, c in zip(chosen, citations, strict=True)
@@ -285,5 +374,5 @@ class Answerer:
             citations=citations,
             mode=query.mode,
             lang=lang,
-            timings_ms={},
+            timings_ms=timings,
         )

@@ -18,7 +18,7 @@ from indexer.embedders import Embedder, load_embedders
 from indexer.errors import DocumentNotFoundError
 from indexer.lexical import Analyzer
 from indexer.store import IndexData, embedder_infos, load_index
-from service.qa.answering import AnswerConfig, Answerer
+from service.qa.answering import AnswerConfig, Answerer, RerankerConfig, SentenceScorer
 from service.qa.fusion import FusionConfig
 from service.qa.query import Query, QueryAnalyser, check_mode, check_top_k, clean_question
 from service.qa.retrieval import Retriever
@@ -45,6 +45,15 @@ class EngineConfig:
     answer: AnswerConfig = field(default_factory=AnswerConfig)
 
 
+def load_reranker(config: RerankerConfig) -> SentenceScorer | None:
+    """The shipped cross-encoder when ``config.enabled`` (a few seconds: dequantising e5), else ``None``."""
+    if not config.enabled:
+        return None
+    from service.qa.reranker.cross_encoder import CrossEncoder
+
+    return CrossEncoder.load(num_threads=config.threads, int8=config.int8)
+
+
 @dataclass
 class Engine:
     """Encoders + index + analyser + retriever + answerer, ready to answer."""
@@ -59,30 +68,41 @@ class Engine:
 
     @classmethod
     def load(
-        cls, config: EngineConfig, embedders: list[Embedder] | None = None, index_dir: Path | None = None
+        cls,
+        config: EngineConfig,
+        embedders: list[Embedder] | None = None,
+        index_dir: Path | None = None,
+        reranker: SentenceScorer | None = None,
     ) -> Engine:
-        """Load the encoders (unless given) and the index, refusing a mismatching index."""
+        """Load the encoders and reranker (unless given) and the index, refusing a mismatching index."""
         live = embedders if embedders is not None else load_embedders(config.embedders)
         index = load_index(index_dir or config.index_dir, embedder_infos(live), config.chunker)
-        return cls.over(config, live, index)
+        if reranker is None:
+            reranker = load_reranker(config.answer.reranker)
+        return cls.over(config, live, index, reranker)
 
     @classmethod
-    def over(cls, config: EngineConfig, embedders: list[Embedder], index: IndexData) -> Engine:
-        """Wire an engine over an already loaded index."""
+    def over(
+        cls, config: EngineConfig, embedders: list[Embedder], index: IndexData, reranker: SentenceScorer | None = None
+    ) -> Engine:
+        """Wire an engine over an already loaded index (the reranker is used only when enabled)."""
         analyzer = Analyzer()
+        if not config.answer.reranker.enabled:
+            reranker = None
         return cls(
             config=config,
             embedders=embedders,
             index=index,
             analyser=QueryAnalyser(analyzer, embedders),
             retriever=Retriever(index, embedders, config.retrieval.fusion),
-            answerer=Answerer(index, analyzer, embedders, config.answer),
+            answerer=Answerer(index, analyzer, embedders, config.answer, reranker),
             loaded_at=time.time(),
         )
 
     def warm_up(self) -> None:
         """Run one query through every encoder so the first user does not pay for lazy loading."""
-        self.retriever.search(self.analyser.analyse("warm up", "hybrid"), 1)
+        query = self.analyser.analyse("warm up", "hybrid")
+        self.answerer.answer(query, self.retriever.search(query, 1))
 
     def _prepare(self, question: str, top_k: int | None, mode: str | None) -> tuple[Query, int]:
         """Check every argument (question, then mode, then ``top_k``) before any encoding, then analyse once."""
@@ -117,7 +137,11 @@ class Engine:
             timings["embed"] = query.embed_ms
         timings["retrieve"] = (answering - retrieving) * 1000
         timings.update({f"encoder:{name}": ms for name, ms in query.encoder_ms.items()})
-        timings["answer"] = (done - answering) * 1000
+        rerank = answer.timings_ms.get("rerank")
+        if rerank is not None:
+            timings["rerank"] = rerank
+        # "answer" is the rest of answering: shortlisting, selection, citations.
+        timings["answer"] = (done - answering) * 1000 - (rerank or 0.0)
         timings["total"] = (done - started) * 1000
         return answer.model_copy(update={"timings_ms": timings}), passages[:k]
 

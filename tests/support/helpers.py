@@ -36,7 +36,8 @@ class ExplicitSettings(Settings):
 
 def make_settings(index_dir: Path, **overrides: object) -> Settings:
     """Settings from explicit values only (fake embedder unless overridden)."""
-    values: dict[str, object] = {"index_dir": index_dir, "embedders": ["fake"]}
+    # The reranker is off unless a test asks for it: the fake encoders go with the support-only path.
+    values: dict[str, object] = {"index_dir": index_dir, "embedders": ["fake"], "reranker": "off"}
     values.update(overrides)
     return ExplicitSettings(**values)  # type: ignore[arg-type]
 

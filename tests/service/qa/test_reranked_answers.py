@@ -1,0 +1,90 @@
+"""The reranked answer path with a deterministic scorer: ordering, abstention, extra sentences, citations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from service.qa.engine import Engine
+from service.qa.messages import ABSTAIN_MESSAGES
+from tests.support.scorers import KeywordScorer
+
+QUESTION = "Which Indonesian institutions take part in the Tokutei Ginou cooperation?"
+
+
+def _engine(fake_engine: Engine, scorer: KeywordScorer, **reranker: object) -> Engine:
+    """The module's fake engine, rewired with the reranker on and ``scorer`` as the cross-encoder."""
+    answer = fake_engine.config.answer
+    config = replace(
+        fake_engine.config, answer=replace(answer, reranker=replace(answer.reranker, enabled=True, **reranker))
+    )
+    return Engine.over(config, fake_engine.embedders, fake_engine.index, scorer)
+
+
+def _check_exact(engine: Engine, answer: object) -> None:
+    for c in answer.citations:  # type: ignore[attr-defined]
+        text = engine.document(c.doc_id).text
+        assert text[c.start : c.end] == c.text
+        assert c.start <= c.highlight.start < c.highlight.end <= c.end
+
+
+def test_the_scorer_picks_the_lead_sentence_and_confidence_is_its_probability(fake_engine: Engine) -> None:
+    engine = _engine(fake_engine, KeywordScorer(("BP2MI",), high=0.93))
+    answer = engine.ask(QUESTION)
+    assert not answer.abstained
+    first = answer.citations[0]
+    lead = engine.document(first.doc_id).text[first.highlight.start : first.highlight.end]
+    assert "BP2MI" in lead
+    assert answer.answer.startswith(lead.split()[0])
+    assert answer.confidence == pytest.approx(0.93)
+    assert "rerank" in answer.timings_ms and answer.timings_ms["total"] >= answer.timings_ms["rerank"]
+    _check_exact(engine, answer)
+
+
+def test_one_batched_call_over_at_most_the_configured_candidates(fake_engine: Engine) -> None:
+    scorer = KeywordScorer(("BP2MI",))
+    engine = _engine(fake_engine, scorer, candidates=5)
+    engine.ask(QUESTION)
+    assert len(scorer.calls) == 1
+    question, sentences = scorer.calls[0]
+    assert question == QUESTION and 1 <= len(sentences) <= 5
+
+
+def test_nothing_above_the_threshold_abstains_in_the_question_language(fake_engine: Engine) -> None:
+    engine = _engine(fake_engine, KeywordScorer(("no such keyword",)))
+    for question, lang in [(QUESTION, "en"), ("Lembaga apa yang terlibat dalam kerja sama Tokutei Ginou?", "id")]:
+        answer = engine.ask(question)
+        assert answer.abstained and answer.lang == lang
+        assert answer.answer == ABSTAIN_MESSAGES[lang]
+        assert answer.confidence == pytest.approx(0.1)
+        assert answer.citations, "the closest passages are still listed"
+        _check_exact(engine, answer)
+
+
+def test_extra_sentences_must_clear_the_threshold(fake_engine: Engine) -> None:
+    # Only sentences naming BP2MI score high: every cited sentence must name it.
+    engine = _engine(fake_engine, KeywordScorer(("BP2MI",)))
+    answer = engine.ask(QUESTION)
+    for c in answer.citations:
+        assert "BP2MI" in engine.document(c.doc_id).text[c.highlight.start : c.highlight.end]
+    # A generous scorer lets up to max_sentences through, never a repeated sentence.
+    generous = _engine(fake_engine, KeywordScorer(("the", "dan", "and")))
+    answer = generous.ask(QUESTION)
+    spans = [(c.doc_id, c.highlight.start) for c in answer.citations]
+    assert 1 <= len(spans) <= fake_engine.config.answer.max_sentences and len(set(spans)) == len(spans)
+
+
+def test_a_configured_threshold_overrides_the_shipped_one(fake_engine: Engine) -> None:
+    engine = _engine(fake_engine, KeywordScorer(("BP2MI",), high=0.6), threshold=0.7)
+    assert engine.ask(QUESTION).abstained
+    assert not _engine(fake_engine, KeywordScorer(("BP2MI",), high=0.6)).ask(QUESTION).abstained
+
+
+def test_reranker_off_ignores_the_scorer(fake_engine: Engine) -> None:
+    scorer = KeywordScorer(("BP2MI",))
+    answer_config = replace(fake_engine.config.answer, reranker=replace(fake_engine.config.answer.reranker, enabled=False))
+    engine = Engine.over(replace(fake_engine.config, answer=answer_config), fake_engine.embedders, fake_engine.index, scorer)
+    answer = engine.ask(QUESTION)
+    assert scorer.calls == [] and "rerank" not in answer.timings_ms
+    assert answer.model_dump(exclude={"timings_ms"}) == fake_engine.ask(QUESTION).model_dump(exclude={"timings_ms"})

@@ -1,0 +1,69 @@
+"""``python -m training reranker``: train, calibrate and write the answer reranker (``make train-reranker``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from service.qa.reranker.cross_encoder import MODEL_DIR
+from training.reranker import TrainConfig, train
+
+
+def bar_console() -> Console:
+    """The console progress goes to (stderr)."""
+    return Console(stderr=True)
+
+
+app = typer.Typer(add_completion=False, help="Train models the product ships.")
+
+
+@app.callback()
+def _main() -> None:
+    """Training commands."""
+
+
+@app.command("reranker")
+def reranker(
+    data: Path = typer.Option(Path("../shared/eval-data"), help="The eval-data folder (TyDi QA-id, IDK-MRC, SQuAD 2.0)"),
+    out: Path = typer.Option(MODEL_DIR, help="Where the adapter, head and spec are written"),
+    seed: int = typer.Option(TrainConfig.seed, help="Random seed (sampling, order, initialisation)"),
+    threads: int = typer.Option(TrainConfig.threads, help="torch threads"),
+) -> None:
+    """Train the LoRA adapter and head, calibrate on the valid splits, write ``out``."""
+    config = TrainConfig(seed=seed, threads=threads)
+    columns = (
+        TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+    )
+    if not bar_console().is_terminal:
+        # In a log (CI, nohup) a live bar prints nothing until the end: print a line per stage step.
+        def plain(stage: str, done: int, total: int, detail: str) -> None:
+            if done == total or done % 50 == 0:
+                typer.echo(f"{stage}: {done}/{total} {detail}", err=True)
+
+        result = train(config, data, out, plain)
+        _report(result, out)
+        return
+    with Progress(*columns, console=bar_console()) as bar:
+        tasks: dict[str, object] = {}
+
+        def progress(stage: str, done: int, total: int, detail: str) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total, detail="")
+            bar.update(tasks[stage], completed=done, detail=detail)  # type: ignore[arg-type]
+
+        result = train(config, data, out, progress)
+    _report(result, out)
+
+
+def _report(result: dict[str, object], out: Path) -> None:
+    typer.echo(json.dumps(result["valid_pool_metrics"], indent=2))
+    typer.echo(f"trained in {result['train_seconds']} s, {result['total_seconds']} s in all; files in {out}")
+
+
+if __name__ == "__main__":
+    app()
