@@ -36,6 +36,7 @@ from service.qa.reranker.cross_encoder import (
 )
 from service.qa.reranker.tokenizer import E5Tokenizer
 from service.qa.reranker.weights import read_weight_file
+from training.model_card import write_model_card
 from training.pools import Pool, build_pools, training_pairs
 
 #: SQuAD 2.0 articles held out of training for validation.
@@ -262,4 +263,5 @@ def train(
         },
     )
     (out_dir / SPEC_FILE).write_text(final.to_json(), encoding="utf-8")
+    write_model_card(out_dir)
     return final.training

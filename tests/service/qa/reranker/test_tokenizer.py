@@ -118,3 +118,9 @@ def test_batches_are_right_padded_with_a_mask(tokenizer: E5Tokenizer) -> None:
     assert batch.attention_mask[1].all()
     tensors = batch.as_torch()
     assert tuple(tensors["input_ids"].shape) == batch.input_ids.shape  # type: ignore[attr-defined]
+
+
+def test_the_fast_path_gives_the_python_viterbis_ids(tokenizer: E5Tokenizer) -> None:
+    # The Rust Unigram (with unknown runs expanded) must equal the direct port of e5.c, ids and all.
+    texts = [*TEXTS, "a\U0010fffd\U0010fffdb", "\U0010fffd", "<s> literal </s>", "", "   "]
+    assert [tokenizer.tokenize_content(t) for t in texts] == [tokenizer.viterbi_content(t) for t in texts]
