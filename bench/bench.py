@@ -92,6 +92,53 @@ def bench_latency(index_dir: Path, rounds: int = 5) -> dict[str, dict[str, float
     return out
 
 
+def bench_reranker(index_dir: Path, rounds: int = 5) -> dict[str, object]:
+    """The answer with the reranker against the bare forward passes it needs, in the same run.
+
+    "Bare" is, per question: each query encoder's ``embed_queries`` plus one cross-encoder
+    pass over the very candidates the answer reranked. The ratio of the p50s is the overhead
+    of everything else (BM25, fusion, shortlisting, citations).
+    """
+    from service.config import Settings
+    from service.qa.engine import Engine
+
+    settings = Settings(index_dir=index_dir)
+    engine = Engine.load(settings.engine)
+    engine.warm_up()
+    reranker = engine.answerer.reranker
+    assert reranker is not None, "the reranker is off: set TANYA_RERANKER=on"
+    candidates = settings.reranker_candidates
+    ask_ms: list[float] = []
+    bare_ms: list[float] = []
+    stages: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for q in QUESTIONS:
+            started = time.perf_counter()
+            answer = engine.ask(q)
+            ask_ms.append((time.perf_counter() - started) * 1000)
+            for name, ms in answer.timings_ms.items():
+                if name != "total" and not name.startswith("encoder:"):
+                    stages.setdefault(name, []).append(ms)
+            # The same candidates, found again outside the clock.
+            query = engine.analyser.analyse(q, "hybrid")
+            passages = engine.retriever.search(query, settings.answer_candidate_passages)
+            shortlist = [s.sentence.text for s in engine.answerer.score_sentences(query, passages)[:candidates]]
+            started = time.perf_counter()
+            for embedder in engine.embedders:
+                embedder.embed_queries([q])
+            reranker.probabilities(q, shortlist)
+            bare_ms.append((time.perf_counter() - started) * 1000)
+    total = sum(sum(v) for v in stages.values())
+    return {
+        "n": len(ask_ms), "candidates": candidates,
+        "ask_p50_ms": pct(ask_ms, 50), "ask_p95_ms": pct(ask_ms, 95),
+        "bare_p50_ms": pct(bare_ms, 50), "bare_p95_ms": pct(bare_ms, 95),
+        "ratio_p50": pct(ask_ms, 50) / pct(bare_ms, 50),
+        "stage_share": {k: sum(v) / total for k, v in sorted(stages.items())},
+        "stage_p50_ms": {k: pct(v, 50) for k, v in sorted(stages.items())},
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -151,6 +198,8 @@ def main() -> None:
             "settings": "defaults (e5-small + use-m3, hybrid, 256-token chunks)",
             "index": bench_index(index_dir),
             "ask_latency_in_process": bench_latency(index_dir),
+            "reranker": bench_reranker(index_dir),
+            "http_ask_single": bench_http(index_dir, requests=80, concurrency=1),
             "http_ask": bench_http(index_dir),
         }
     finally:
@@ -159,6 +208,7 @@ def main() -> None:
     (RESULTS / "latest.json").write_text(text)
     (RESULTS / f"{result['date'][:10]}.json").write_text(text)
     idx, lat, http = result["index"], result["ask_latency_in_process"], result["http_ask"]
+    rr, single = result["reranker"], result["http_ask_single"]
     md = [
         f"# Benchmark {result['date']}",
         f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, Python {result['machine']['python']}.",
@@ -170,6 +220,14 @@ def main() -> None:
         "| mode | p50 ms | p95 ms |",
         "|---|---|---|",
         *[f"| {m} | {v['p50_ms']:.1f} | {v['p95_ms']:.1f} |" for m, v in lat.items()],
+        "",
+        f"Reranker ({rr['candidates']} candidates, {rr['n']} questions): answer p50 {rr['ask_p50_ms']:.0f} ms, "
+        f"p95 {rr['ask_p95_ms']:.0f} ms; bare forward passes (query encoders + cross-encoder on the same "
+        f"candidates) p50 {rr['bare_p50_ms']:.0f} ms; ratio {rr['ratio_p50']:.2f}. Stage shares: "
+        + ", ".join(f"{k} {v:.0%} (p50 {rr['stage_p50_ms'][k]:.0f} ms)" for k, v in rr["stage_share"].items()) + ".",
+        "",
+        f"HTTP `POST /v1/ask`, one client ({single['requests']} requests): p50 {single['p50_ms']:.1f} ms, "
+        f"p95 {single['p95_ms']:.1f} ms, {single['errors']} errors.",
         "",
         f"HTTP `POST /v1/ask` ({http['requests']} requests, {http['concurrency']} concurrent clients): "
         f"{http['req_per_s']:.1f} req/s, p50 {http['p50_ms']:.1f} ms, p95 {http['p95_ms']:.1f} ms, "

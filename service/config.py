@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     abstain_threshold_lexical: float = Field(default=0.10, ge=0.0, le=1.0)
     # The trained answer reranker (service/qa/reranker; eval/README.md has the measurements).
     reranker: Literal["on", "off"] = Field(default="on", description="off: the support-only answerer")
-    reranker_candidates: int = Field(default=16, ge=1, le=64, description="Sentences the reranker reads")
+    reranker_candidates: int = Field(default=10, ge=1, le=64, description="Sentences the reranker reads")
     reranker_threshold: float | None = Field(
         default=None, ge=0.0, le=1.0, description="Calibrated P(answer) to answer; default: shipped with the model"
     )

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from service.qa.reranker.cross_encoder import MODEL_DIR
+from training.combiner import CombinerConfig, fit_combiner
 from training.reranker import TrainConfig, train
 
 
@@ -63,6 +64,23 @@ def reranker(
 def _report(result: dict[str, object], out: Path) -> None:
     typer.echo(json.dumps(result["valid_pool_metrics"], indent=2))
     typer.echo(f"trained in {result['train_seconds']} s, {result['total_seconds']} s in all; files in {out}")
+
+
+@app.command("combiner")
+def combiner(
+    data: Path = typer.Option(Path("../shared/eval-data"), help="The eval-data folder"),
+    model: Path = typer.Option(MODEL_DIR, help="The reranker files to add the combiner to"),
+    work_dir: Path = typer.Option(Path("var/train-combiner"), help="Where the training-split indexes are kept"),
+    seed: int = typer.Option(CombinerConfig.seed, help="Random seed (which contexts and questions)"),
+) -> None:
+    """Fit the logistic combiner over logit and retrieval signals on training-split engine pools."""
+
+    def plain(stage: str, done: int, total: int, detail: str) -> None:
+        if done == total or done % 50 == 0:
+            typer.echo(f"{stage}: {done}/{total} {detail}", err=True)
+
+    record = fit_combiner(CombinerConfig(seed=seed), data, model, work_dir, plain)
+    typer.echo(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":

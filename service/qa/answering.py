@@ -33,6 +33,7 @@ from indexer.store import IndexData
 from service.qa.answer_types import STRICT_TYPES, AnswerType, states_value
 from service.qa.messages import abstain_message, display_text
 from service.qa.query import ContentWord, Query
+from service.qa.reranker.combiner import Candidate
 from service.qa.types import Answer, Citation, Highlight, Passage
 
 DENSE_SHARE = 0.6  # weight of the dense part of the support; the rest is word overlap
@@ -55,7 +56,7 @@ class RerankerConfig:
 
     enabled: bool = True
     #: Sentences (best by support first) the cross-encoder reads per question.
-    candidates: int = 16
+    candidates: int = 10
     #: Calibrated P(answer) below which Tanya abstains; ``None``: the threshold shipped with the model.
     threshold: float | None = None
     #: torch intra-op threads for the reranker.
@@ -67,15 +68,15 @@ class RerankerConfig:
 
 
 class SentenceScorer(Protocol):
-    """What the answerer needs from a reranker: calibrated P(answer) per sentence."""
+    """What the answerer needs from a reranker: calibrated P(answer) per candidate sentence."""
 
     @property
     def threshold(self) -> float:
         """The calibrated abstention threshold it ships with."""
         ...
 
-    def probabilities(self, question: str, sentences: Sequence[str]) -> np.ndarray:
-        """P(sentence answers question), in input order."""
+    def score(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
+        """P(candidate answers question), in input order."""
         ...
 
 
@@ -292,7 +293,10 @@ class Answerer:
             return list(scored), 0.0
         shortlist = list(scored[: self.config.reranker.candidates])
         started = time.perf_counter()
-        probabilities = self.reranker.probabilities(query.text, [item.sentence.text for item in shortlist])
+        candidates = [
+            Candidate(item.sentence.text, item.dense, item.overlap, item.support, item.passage_rank) for item in shortlist
+        ]
+        probabilities = self.reranker.score(query.text, candidates)
         elapsed = (time.perf_counter() - started) * 1000
         rescored = [replace(item, support=float(p)) for item, p in zip(shortlist, probabilities, strict=True)]
         order = sorted(range(len(rescored)), key=lambda i: (-rescored[i].support, i))
@@ -357,7 +361,11 @@ class Answerer:
                     break
             citations = [self._citation(i, item) for i, item in enumerate(closest, start=1)]
             # Name the missing value only when that is why: not when a stated value scored low.
-            text = abstain_message(lang, kind if best is None and (not reranked or self.config.reranker.type_gates) else None)
+            if reranked:
+                missing = kind is not None and kind in STRICT_TYPES and not any(states_value(kind, s.sentence.text) for s in scored)
+            else:
+                missing = best is None
+            text = abstain_message(lang, kind if missing else None)
             abstained = True
         else:
             chosen = self.select_reranked(scored, best) if reranked else self.select(scored, kind, best)

@@ -66,6 +66,18 @@ def test_who_selects_tokutei_ginou_workers(answers: dict[str, dict]) -> None:
     assert any("BP2MI" in c["text"] and "LPK" in c["text"] for c in payload["citations"]), _describe(payload)
 
 
+INSTITUTIONS = "Which Indonesian institutions take part in the Tokutei Ginou cooperation?"
+
+
+def test_the_institutions_question_leads_with_the_sentence_naming_them(engine: Engine) -> None:
+    # The example: the old answerer led with "The results of this study aim to understand…".
+    answer = engine.ask(INSTITUTIONS)
+    assert not answer.abstained and engine.answerer.reranker is not None
+    first = answer.citations[0]
+    lead = engine.document(first.doc_id).text[first.highlight.start : first.highlight.end]
+    assert "BP2MI" in lead and "LPK" in lead, answer.answer
+
+
 def test_english_question_answered_from_the_indonesian_article(answers: dict[str, dict]) -> None:
     payload = answers[TARGET_EN]
     assert not payload["abstained"], _describe(payload)

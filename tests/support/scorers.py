@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from service.qa.reranker.combiner import Candidate
+
 
 @dataclass
 class KeywordScorer:
@@ -21,7 +23,8 @@ class KeywordScorer:
     threshold: float = 0.5
     calls: list[tuple[str, list[str]]] = field(default_factory=list)
 
-    def probabilities(self, question: str, sentences: Sequence[str]) -> np.ndarray:
-        self.calls.append((question, list(sentences)))
+    def score(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
+        sentences = [c.text for c in candidates]
+        self.calls.append((question, sentences))
         hits = [any(k.lower() in s.lower() for k in self.keywords) for s in sentences]
         return np.array([self.high if h else self.low for h in hits], dtype=np.float32)

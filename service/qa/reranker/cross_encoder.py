@@ -15,6 +15,7 @@ Nothing heavy happens at import time.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 from indexer.errors import EmbedderUnavailableError
 
 from .base_model import load_base_model, set_threads
+from .combiner import Candidate, Combiner, feature_matrix
 from .tokenizer import PASSAGE_PREFIX, QUERY_PREFIX, E5Tokenizer
 from .weights import read_weight_file
 
@@ -60,6 +62,10 @@ class RerankerSpec:
     platt_b: float = 0.0
     #: Calibrated probability below which the answer abstains (chosen on the valid splits).
     threshold: float = 0.5
+    #: Logistic regression over the logit and retrieval signals (``combiner.py``); ``None``: Platt only.
+    combiner: dict[str, Any] | None = None
+    #: P(answer) threshold for the combiner's output (chosen on training-split engine pools).
+    combiner_threshold: float | None = None
     #: How it was trained and what it measured (free-form, for the model card).
     training: dict[str, Any] = field(default_factory=dict)
 
@@ -110,6 +116,7 @@ class CrossEncoder:
         self.head = head
         self.tokenizer = tokenizer
         self.spec = spec
+        self.combiner = Combiner.from_dict(spec.combiner) if spec.combiner else None
 
     @classmethod
     def load(cls, model_dir: Path | None = None, num_threads: int | None = None, int8: bool = False) -> CrossEncoder:
@@ -126,7 +133,10 @@ class CrossEncoder:
             raise EmbedderUnavailableError(f"cannot read the reranker adapter in {directory}: {exc}") from exc
         weights = read_weight_file()
         base = load_base_model(weights, num_threads)
-        peft_model = get_peft_model(base, lora_config(spec))
+        with warnings.catch_warnings():
+            # peft calls a transformers API that transformers 5 marks deprecated; nothing to act on here.
+            warnings.simplefilter("ignore", FutureWarning)
+            peft_model = get_peft_model(base, lora_config(spec))
         adapter = {k: v for k, v in tensors.items() if not k.startswith("head.")}
         result = set_peft_model_state_dict(peft_model, adapter)
         unexpected = list(getattr(result, "unexpected_keys", []))
@@ -145,7 +155,9 @@ class CrossEncoder:
 
     @property
     def threshold(self) -> float:
-        """The calibrated abstention threshold chosen on the valid splits."""
+        """The abstention threshold on :meth:`score`'s scale."""
+        if self.combiner is not None and self.spec.combiner_threshold is not None:
+            return self.spec.combiner_threshold
         return self.spec.threshold
 
     def logits(self, question: str, sentences: Sequence[str], batch_size: int = 32) -> np.ndarray:
@@ -176,6 +188,13 @@ class CrossEncoder:
     def probabilities(self, question: str, sentences: Sequence[str]) -> np.ndarray:
         """Calibrated P(sentence answers question) for each sentence, in input order."""
         return self.calibrate(self.logits(question, sentences))
+
+    def score(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
+        """P(answer) per candidate: the combiner over logit and retrieval signals, else Platt-scaled logits."""
+        logits = self.logits(question, [c.text for c in candidates])
+        if self.combiner is None:
+            return self.calibrate(logits)
+        return self.combiner.probabilities(feature_matrix(logits, candidates))
 
     def set_threads(self, num_threads: int | None) -> None:
         """Bound torch's intra-op threads."""
