@@ -73,9 +73,12 @@ def run(
     raw_results: list[ItemResult] = []
     for config in configs:
         specs = config.split("+")
-        config_settings = settings.model_copy(
-            update={"embedders": specs, "abstain_threshold": 0.0, "abstain_threshold_lexical": 0.0}
-        )
+        # Support path: answer everything, then apply the real threshold to the confidences (the
+        # sweep needs them all). With the reranker on, abstention may rest on the support while the
+        # confidence is P(answer): the engine's own decisions are kept.
+        rerank = settings.reranker == "on"
+        zeroed = {} if rerank else {"abstain_threshold": 0.0, "abstain_threshold_lexical": 0.0}
+        config_settings = settings.model_copy(update={"embedders": specs, **zeroed})
         embedders = load_embedders(specs)
         config_settings = config_settings.model_copy(update={"index_dir": _config_dir(work_dir, config, config_settings)})
         report = build_index(config_settings.corpus_paths, config_settings.index, embedders)
@@ -86,7 +89,7 @@ def run(
         raw_results.extend(raw)
         for mode in config_modes:
             mode_rows = [r for r in raw if r.mode == mode]
-            applied = apply_threshold(mode_rows, settings.answer.threshold_for(mode))
+            applied = mode_rows if rerank else apply_threshold(mode_rows, settings.answer.threshold_for(mode))
             all_results.extend(applied)
             summary = summarise(applied)
             log(

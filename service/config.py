@@ -89,13 +89,16 @@ class Settings(BaseSettings):
     abstain_threshold_lexical: float = Field(default=0.10, ge=0.0, le=1.0)
     # The trained answer reranker (service/qa/reranker; eval/README.md has the measurements).
     reranker: Literal["on", "off"] = Field(default="on", description="off: the support-only answerer")
-    reranker_candidates: int = Field(default=10, ge=1, le=64, description="Sentences the reranker reads")
+    reranker_candidates: int = Field(default=8, ge=1, le=64, description="Sentences the reranker reads")
     reranker_threshold: float | None = Field(
         default=None, ge=0.0, le=1.0, description="Calibrated P(answer) to answer; default: shipped with the model"
     )
     reranker_threads: int = Field(default=2, ge=1, le=64, description="torch threads for the reranker")
     reranker_int8: bool = Field(default=False, description="Dynamic int8 quantisation of the reranker")
     reranker_type_gates: bool = Field(default=False, description="Keep the answer-type gates with the reranker")
+    reranker_abstain: Literal["support", "reranker", "either"] = Field(
+        default="support", description="What decides abstention with the reranker on (eval/README.md)"
+    )
 
     # --- http
     host: str = "127.0.0.1"
@@ -162,6 +165,7 @@ class Settings(BaseSettings):
                 threads=self.reranker_threads,
                 int8=self.reranker_int8,
                 type_gates=self.reranker_type_gates,
+                abstain=self.reranker_abstain,
             ),
         )
 

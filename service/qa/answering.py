@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -56,7 +56,7 @@ class RerankerConfig:
 
     enabled: bool = True
     #: Sentences (best by support first) the cross-encoder reads per question.
-    candidates: int = 10
+    candidates: int = 8
     #: Calibrated P(answer) below which Tanya abstains; ``None``: the threshold shipped with the model.
     threshold: float | None = None
     #: torch intra-op threads for the reranker.
@@ -65,6 +65,9 @@ class RerankerConfig:
     int8: bool = False
     #: Keep the hand-written answer-type gates (value questions need a sentence stating a value).
     type_gates: bool = False
+    #: Who decides abstention: the support threshold (calibrated on the gold set; the reranker
+    #: only orders), the reranker's calibrated P(answer), or "either" (abstain when either says so).
+    abstain: Literal["support", "reranker", "either"] = "support"
 
 
 class SentenceScorer(Protocol):
@@ -341,17 +344,25 @@ class Answerer:
         reranked = self.reranker is not None
         timings: dict[str, float] = {}
         if reranked:
+            # The support path's verdict (with its value-type gate), for the "support" and "either" rules.
+            gate = self.best_sentence(query, scored)
+            supported = gate is not None and gate.support >= self.config.threshold_for(query.mode)
             scored, timings["rerank"] = self.rerank(query, scored)
             gated = self.config.reranker.type_gates
             best = self.best_sentence(query, scored) if gated else (scored[0] if scored else None)
-            threshold = self.rerank_threshold
+            confidence = best.support if best is not None else 0.0
+            likely = confidence >= self.rerank_threshold
+            rule = self.config.reranker.abstain
+            answers = best is not None and (
+                supported if rule == "support" else likely if rule == "reranker" else supported and likely
+            )
         else:
             # A value question with no sentence stating such a value is not answered by the
             # sources, however close their topic: confidence 0.
             best = self.best_sentence(query, scored)
-            threshold = self.config.threshold_for(query.mode)
-        confidence = best.support if best is not None else 0.0
-        if best is None or confidence < threshold:
+            confidence = best.support if best is not None else 0.0
+            answers = best is not None and confidence >= self.config.threshold_for(query.mode)
+        if best is None or not answers:
             # Abstain, but show the closest passage(s) with their best sentence.
             closest: list[ScoredSentence] = []
             for item in scored:

@@ -255,6 +255,7 @@ def test_cli_top_k_option_bounds(command: str, tmp_path: Path, monkeypatch: pyte
     # And the parser enforces them: out of range is a usage error (2); in range reaches the
     # command, which then fails for want of an index (1).
     monkeypatch.setenv("TANYA_EMBEDDERS", "fake")
+    monkeypatch.setenv("TANYA_RERANKER", "off")
     monkeypatch.setenv("TANYA_INDEX_DIR", str(tmp_path / "no-index"))
     runner = CliRunner()
     codes = {k: runner.invoke(service.cli.app, [command, "visa", "--top-k", str(k)]).exit_code for k in (

@@ -85,6 +85,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         {
             "TANYA_INDEX_DIR": str(index_dir),
             "TANYA_EMBEDDERS": "fake",
+            "TANYA_RERANKER": "off",
             "TANYA_ABSTAIN_THRESHOLD": "0",
             "TANYA_RELOAD_POLL_S": "0",
             "PYTHONPATH": os.pathsep.join(p for p in [str(REPO_ROOT), env.get("PYTHONPATH", "")] if p),

@@ -19,9 +19,10 @@ def runner() -> CliRunner:
 
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """TANYA_* variables for a fast CLI: fake embedder, index under tmp_path. Returns the index dir."""
+    """TANYA_* variables for a fast CLI: fake embedder, no reranker, index under tmp_path. Returns the index dir."""
     index_dir = tmp_path / "cli-index"
     monkeypatch.setenv("TANYA_EMBEDDERS", "fake")
+    monkeypatch.setenv("TANYA_RERANKER", "off")
     monkeypatch.setenv("TANYA_INDEX_DIR", str(index_dir))
     return index_dir
 

@@ -90,6 +90,19 @@ def test_invalid_setting_is_a_domain_error(runner: CliRunner, cli_env: Path, cor
 
 
 # --- ask ----------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_ask_with_the_shipped_reranker(runner: CliRunner, indexed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The default path: the cross-encoder loads from the package (no download) and is timed as a stage.
+    monkeypatch.setenv("TANYA_RERANKER", "on")
+    result = runner.invoke(app, ["ask", "Which Indonesian institutions take part in the Tokutei Ginou cooperation?", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert "rerank" in payload["timings_ms"] and 0.0 <= payload["confidence"] <= 1.0
+    for citation in payload["citations"]:
+        source = (indexed / citation["source"]).read_text(encoding="utf-8")
+        assert source[citation["start"] : citation["end"]] == citation["text"]
+
+
 def test_ask_json_follows_the_contract(runner: CliRunner, indexed: Path) -> None:
     result = runner.invoke(app, ["ask", "Who selects Tokutei Ginou workers?", "--json"])
     assert result.exit_code == 0, result.output

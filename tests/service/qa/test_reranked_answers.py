@@ -14,8 +14,9 @@ QUESTION = "Which Indonesian institutions take part in the Tokutei Ginou coopera
 
 
 def _engine(fake_engine: Engine, scorer: KeywordScorer, **reranker: object) -> Engine:
-    """The module's fake engine, rewired with the reranker on and ``scorer`` as the cross-encoder."""
+    """The module's fake engine, rewired with ``scorer`` as the cross-encoder, deciding abstention unless told."""
     answer = fake_engine.config.answer
+    reranker = {"abstain": "reranker", **reranker}
     config = replace(
         fake_engine.config, answer=replace(answer, reranker=replace(answer.reranker, enabled=True, **reranker))
     )
@@ -88,3 +89,14 @@ def test_reranker_off_ignores_the_scorer(fake_engine: Engine) -> None:
     answer = engine.ask(QUESTION)
     assert scorer.calls == [] and "rerank" not in answer.timings_ms
     assert answer.model_dump(exclude={"timings_ms"}) == fake_engine.ask(QUESTION).model_dump(exclude={"timings_ms"})
+
+
+def test_with_the_support_rule_the_reranker_orders_but_the_support_decides(fake_engine: Engine) -> None:
+    # The fake engine's support threshold is 0: the support path answers everything it can.
+    low = KeywordScorer(("no such keyword",))
+    answer = _engine(fake_engine, low, abstain="support").ask(QUESTION)
+    assert not answer.abstained and answer.confidence == pytest.approx(0.1)
+    # "either" abstains as soon as one of the two says so.
+    assert _engine(fake_engine, low, abstain="either").ask(QUESTION).abstained
+    lead = _engine(fake_engine, KeywordScorer(("BP2MI",)), abstain="support").ask(QUESTION).citations[0]
+    assert "BP2MI" in fake_engine.document(lead.doc_id).text[lead.highlight.start : lead.highlight.end]
