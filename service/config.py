@@ -88,7 +88,8 @@ class Settings(BaseSettings):
     # Lexical mode scores support by word overlap alone, on another scale (eval/README.md).
     abstain_threshold_lexical: float = Field(default=0.10, ge=0.0, le=1.0)
     # The trained answer reranker (service/qa/reranker; eval/README.md has the measurements).
-    reranker: Literal["on", "off"] = Field(default="on", description="off: the support-only answerer")
+    # Off by default until it beats the support path on the gold set too (eval/README.md, "Answer reranker").
+    reranker: Literal["on", "off"] = Field(default="off", description="on: the trained cross-encoder orders answers")
     reranker_candidates: int = Field(default=8, ge=1, le=64, description="Sentences the reranker reads")
     reranker_threshold: float | None = Field(
         default=None, ge=0.0, le=1.0, description="Calibrated P(answer) to answer; default: shipped with the model"

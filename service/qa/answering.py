@@ -54,7 +54,7 @@ TYPED_FLOOR = 0.05  # a sentence naming actors must still have some support to b
 class RerankerConfig:
     """The answer reranker's settings (from ``Settings.reranker*``)."""
 
-    enabled: bool = True
+    enabled: bool = False
     #: Sentences (best by support first) the cross-encoder reads per question.
     candidates: int = 8
     #: Calibrated P(answer) below which Tanya abstains; ``None``: the threshold shipped with the model.
@@ -343,6 +343,7 @@ class Answerer:
         scored = self.score_sentences(query, passages)
         reranked = self.reranker is not None
         timings: dict[str, float] = {}
+        gate: ScoredSentence | None = None
         if reranked:
             # The support path's verdict (with its value-type gate), for the "support" and "either" rules.
             gate = self.best_sentence(query, scored)
@@ -372,10 +373,8 @@ class Answerer:
                     break
             citations = [self._citation(i, item) for i, item in enumerate(closest, start=1)]
             # Name the missing value only when that is why: not when a stated value scored low.
-            if reranked:
-                missing = kind is not None and kind in STRICT_TYPES and not any(states_value(kind, s.sentence.text) for s in scored)
-            else:
-                missing = best is None
+            # (with the reranker, the support path's value-type gate says whether the value is missing).
+            missing = gate is None if reranked else best is None
             text = abstain_message(lang, kind if missing else None)
             abstained = True
         else:
