@@ -33,6 +33,24 @@ def _table(metrics: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def _combiner(spec: RerankerSpec) -> str:
+    record = spec.training.get("combiner")
+    if not spec.combiner or not record:
+        return "None: P(answer) is the Platt-scaled logit."
+    weights = ", ".join(f"{k} {v:+.3f}" for k, v in record["weights"].items())
+    top1 = ", ".join(f"{k} {v:.3f}" for k, v in record["train_pool_top1"].items())
+    return (
+        "P(answer) = sigmoid(w · [logit, dense, overlap, support, 1/passage rank] + b), a logistic "
+        f"regression fitted by `python -m training combiner` on engine candidate pools built from the "
+        f"training splits ({record['questions']} questions, {record['rows']} rows, {record['seconds']} s): "
+        f"weights {weights}, bias {spec.combiner['bias']:+.3f}. Threshold on its output: "
+        f"{spec.combiner_threshold:.4f} (at most {record['config']['max_false_abstention']:.0%} of answerable "
+        f"training questions turned away). Top-1 on those pools (in-sample): {top1}. Some of these "
+        "questions were also in the cross-encoder's training sample, so the logit's weight is likely "
+        "too high (see eval/README.md)."
+    )
+
+
 def render(spec: RerankerSpec) -> str:
     """The card's Markdown."""
     t: dict[str, Any] = spec.training
@@ -73,6 +91,9 @@ when no sentence is likely enough (`service/qa/answering.py`). Written by `make 
   LoRA dropout {config.get("lora_dropout")}, gradient clipping 1.0, {config.get("epochs")} epoch(s), torch threads {t.get("torch_threads")}.
 - Time on the 2-core CI-class machine (CPU only): training {t.get("train_seconds")} s, training plus
   calibration {t.get("total_seconds")} s.
+
+## Combiner
+{_combiner(spec)}
 
 ## Validation (pools: own passage + one BM25 distractor passage, every sentence scored)
 {_table(t.get("valid_pool_metrics", {}))}
