@@ -1,0 +1,31 @@
+"""``make train-reranker`` is reproducible: the same seed and data give the same adapter (slow, tiny config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.qa.reranker.cross_encoder import ADAPTER_FILE
+from tests.support.helpers import REPO_ROOT
+from training.reranker import TrainConfig, train
+
+DATA = REPO_ROOT.parent / "shared" / "eval-data"
+TINY = TrainConfig(
+    questions={"tydiqa-id": 6, "idk-mrc": 6, "squad2-en": 4},
+    valid_questions={"tydiqa-id": 4, "idk-mrc": 6, "squad2-en": 4},
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA / "tydiqa-id" / "train.json").is_file(), reason="../shared/eval-data is not here")
+def test_the_same_seed_gives_the_same_adapter(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    first = train(TINY, DATA, tmp_path / "a")
+    second = train(TINY, DATA, tmp_path / "b")
+    a, b = load_file(str(tmp_path / "a" / ADAPTER_FILE)), load_file(str(tmp_path / "b" / ADAPTER_FILE))
+    assert a.keys() == b.keys() and len(a) == 12 * 6 * 2 + 2  # lora_A and lora_B per target, plus the head
+    assert all(bool((a[k] - b[k]).abs().max() <= 1e-6) for k in a)
+    assert first["valid_pool_metrics"] == second["valid_pool_metrics"]
+    assert (tmp_path / "a" / "MODEL_CARD.md").is_file()
