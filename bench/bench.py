@@ -102,11 +102,11 @@ def bench_reranker(index_dir: Path, rounds: int = 5) -> dict[str, object]:
     from service.config import Settings
     from service.qa.engine import Engine
 
-    settings = Settings(index_dir=index_dir)
+    settings = Settings(index_dir=index_dir, reranker="on")
     engine = Engine.load(settings.engine)
     engine.warm_up()
     reranker = engine.answerer.reranker
-    assert reranker is not None, "the reranker is off: set TANYA_RERANKER=on"
+    assert reranker is not None
     candidates = settings.reranker_candidates
     ask_ms: list[float] = []
     bare_ms: list[float] = []
@@ -145,9 +145,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def bench_http(index_dir: Path, requests: int = 200, concurrency: int = 4) -> dict[str, float]:
+def bench_http(index_dir: Path, requests: int = 200, concurrency: int = 4, reranker: bool = False) -> dict[str, float]:
     port = free_port()
-    env = {**os.environ, "TANYA_INDEX_DIR": str(index_dir), "TANYA_RELOAD_POLL_S": "0"}
+    env = {**os.environ, "TANYA_INDEX_DIR": str(index_dir), "TANYA_RELOAD_POLL_S": "0",
+           "TANYA_RERANKER": "on" if reranker else "off"}
     server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], env=env,
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -200,6 +201,7 @@ def main() -> None:
             "ask_latency_in_process": bench_latency(index_dir),
             "reranker": bench_reranker(index_dir),
             "http_ask_single": bench_http(index_dir, requests=80, concurrency=1),
+            "http_ask_single_reranker": bench_http(index_dir, requests=80, concurrency=1, reranker=True),
             "http_ask": bench_http(index_dir),
         }
     finally:
@@ -208,7 +210,7 @@ def main() -> None:
     (RESULTS / "latest.json").write_text(text)
     (RESULTS / f"{result['date'][:10]}.json").write_text(text)
     idx, lat, http = result["index"], result["ask_latency_in_process"], result["http_ask"]
-    rr, single = result["reranker"], result["http_ask_single"]
+    rr, single, single_rr = result["reranker"], result["http_ask_single"], result["http_ask_single_reranker"]
     md = [
         f"# Benchmark {result['date']}",
         f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, Python {result['machine']['python']}.",
@@ -227,7 +229,8 @@ def main() -> None:
         + ", ".join(f"{k} {v:.0%} (p50 {rr['stage_p50_ms'][k]:.0f} ms)" for k, v in rr["stage_share"].items()) + ".",
         "",
         f"HTTP `POST /v1/ask`, one client ({single['requests']} requests): p50 {single['p50_ms']:.1f} ms, "
-        f"p95 {single['p95_ms']:.1f} ms, {single['errors']} errors.",
+        f"p95 {single['p95_ms']:.1f} ms, {single['errors']} errors; with the reranker on: p50 "
+        f"{single_rr['p50_ms']:.1f} ms, p95 {single_rr['p95_ms']:.1f} ms, {single_rr['errors']} errors.",
         "",
         f"HTTP `POST /v1/ask` ({http['requests']} requests, {http['concurrency']} concurrent clients): "
         f"{http['req_per_s']:.1f} req/s, p50 {http['p50_ms']:.1f} ms, p95 {http['p95_ms']:.1f} ms, "
