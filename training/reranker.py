@@ -78,8 +78,8 @@ def load_sets(data_dir: Path, split: str) -> dict[str, QASet]:
     squad_titles = titles[:-SQUAD_VALID_ARTICLES] if split == "train" else titles[-SQUAD_VALID_ARTICLES:]
     squad = load_squad(squad_path, squad_titles)
     return {
-        "tydiqa-id": load_squad(data_dir / "tydiqa-id" / f"{split}.json"),
-        "idk-mrc": load_squad(data_dir / "idk-mrc" / f"{split}.json"),
+        "tydiqa-id": replace(load_squad(data_dir / "tydiqa-id" / f"{split}.json"), name="tydiqa-id"),
+        "idk-mrc": replace(load_squad(data_dir / "idk-mrc" / f"{split}.json"), name="idk-mrc"),
         "squad2-en": replace(squad, name="squad2-en"),
     }
 
