@@ -19,6 +19,12 @@ def bar_console() -> Console:
     return Console(stderr=True)
 
 
+def plain(stage: str, done: int, total: int, detail: str) -> None:
+    """Progress as plain lines: in a log (CI, nohup) a live bar prints nothing until the end."""
+    if done == total or done % 50 == 0:
+        typer.echo(f"{stage}: {done}/{total} {detail}", err=True)
+
+
 app = typer.Typer(add_completion=False, help="Train models the product ships.")
 
 
@@ -41,11 +47,6 @@ def reranker(
         TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
     )
     if not bar_console().is_terminal:
-        # In a log (CI, nohup) a live bar prints nothing until the end: print a line per stage step.
-        def plain(stage: str, done: int, total: int, detail: str) -> None:
-            if done == total or done % 50 == 0:
-                typer.echo(f"{stage}: {done}/{total} {detail}", err=True)
-
         result = train(config, data, out, plain)
         _report(result, out)
         return
@@ -74,11 +75,6 @@ def combiner(
     seed: int = typer.Option(CombinerConfig.seed, help="Random seed (which contexts and questions)"),
 ) -> None:
     """Fit the logistic combiner over logit and retrieval signals on training-split engine pools."""
-
-    def plain(stage: str, done: int, total: int, detail: str) -> None:
-        if done == total or done % 50 == 0:
-            typer.echo(f"{stage}: {done}/{total} {detail}", err=True)
-
     record = fit_combiner(CombinerConfig(seed=seed), data, model, work_dir, plain)
     typer.echo(json.dumps(record, indent=2))
 

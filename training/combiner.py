@@ -25,12 +25,10 @@ from indexer.embedders import Embedder, load_embedders
 from indexer.pipeline import build_index
 from service.config import Settings
 from service.qa.engine import Engine
-from service.qa.reranker.combiner import FEATURES, Candidate, feature_matrix, fit_logistic
+from service.qa.reranker.combiner import FEATURES, feature_matrix, fit_logistic
 from service.qa.reranker.cross_encoder import SPEC_FILE, CrossEncoder, RerankerSpec
 from training.model_card import write_model_card
-from training.reranker import load_sets
-
-Progress = Callable[[str, int, int, str], None]
+from training.reranker import Progress, load_sets, threshold_for
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,7 @@ def engine_rows(
         passages = engine.retriever.search(query, settings.answer_candidate_passages)
         shortlist = answerer.score_sentences(query, passages)[: settings.reranker_candidates]
         if shortlist:
-            candidates = [Candidate(s.sentence.text, s.dense, s.overlap, s.support, s.passage_rank) for s in shortlist]
+            candidates = [s.candidate() for s in shortlist]
             logits = scorer.logits(item.question, [c.text for c in candidates])
             labels = np.array([answer_in(c.text, item.answers) if item.answerable else False for c in candidates])
             out.append(PoolRows(qaset.name, item.answerable, feature_matrix(logits, candidates), labels.astype(float)))
@@ -113,9 +111,7 @@ def fit_combiner(
     labels = np.concatenate([p.labels for p in pools])
     combiner = fit_logistic(features, labels)
     best = [float(combiner.probabilities(p.features).max()) for p in pools]
-    answerable_best = np.sort([b for b, p in zip(best, pools, strict=True) if p.answerable])
-    allowed = int(config.max_false_abstention * len(answerable_best))
-    threshold = float(answerable_best[allowed]) if len(answerable_best) else 0.5
+    threshold = threshold_for([b for b, p in zip(best, pools, strict=True) if p.answerable], config.max_false_abstention)
 
     def top1(rank: Callable[[PoolRows], np.ndarray]) -> float:
         rows = [p for p in pools if p.answerable]

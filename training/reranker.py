@@ -25,6 +25,7 @@ import numpy as np
 from eval.squad import QASet, article_titles, load_squad
 from indexer.lexical import Analyzer
 from service.qa.reranker.base_model import load_base_model, set_threads
+from service.qa.reranker.combiner import fit_logistic
 from service.qa.reranker.cross_encoder import (
     ADAPTER_FILE,
     SPEC_FILE,
@@ -102,23 +103,9 @@ def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> lis
 
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Platt scaling: ``a, b`` minimising the log loss of sigmoid(a·logit + b) (L-BFGS in torch)."""
-    import torch
-
-    x = torch.tensor(logits, dtype=torch.float64)
-    y = torch.tensor(labels, dtype=torch.float64)
-    params = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([params], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(params[0] * x + params[1], y)
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
-    a, b = params.detach().tolist()
-    return float(a), float(b)
+    """Platt scaling: ``a, b`` minimising the log loss of sigmoid(a·logit + b), a one-feature logistic regression."""
+    fitted = fit_logistic(np.asarray(logits, dtype=np.float64).reshape(-1, 1), labels, l2=0.0)
+    return fitted.weights[0], fitted.bias
 
 
 def pool_metrics(pools: Sequence[Pool], probs: Sequence[np.ndarray], threshold: float) -> dict[str, float]:
@@ -139,14 +126,19 @@ def pool_metrics(pools: Sequence[Pool], probs: Sequence[np.ndarray], threshold: 
     return out
 
 
-def choose_threshold(pools: Sequence[Pool], probs: Sequence[np.ndarray], max_false_abstention: float) -> float:
-    """The highest threshold that turns away at most ``max_false_abstention`` of answerable questions."""
-    best = np.array(sorted(float(s.max()) for p, s in zip(pools, probs, strict=True) if p.answerable))
+def threshold_for(answerable_best: Sequence[float], max_false_abstention: float) -> float:
+    """The highest threshold on the best score that turns away at most ``max_false_abstention`` of these questions."""
+    best = np.sort(np.asarray(answerable_best, dtype=np.float64))
     if len(best) == 0:
         return 0.5
     allowed = math.floor(max_false_abstention * len(best))
     # Abstaining below best[allowed] turns away exactly the `allowed` lowest answerable questions.
     return float(best[allowed])
+
+
+def choose_threshold(pools: Sequence[Pool], probs: Sequence[np.ndarray], max_false_abstention: float) -> float:
+    """:func:`threshold_for` over the answerable pools' best probabilities."""
+    return threshold_for([float(s.max()) for p, s in zip(pools, probs, strict=True) if p.answerable], max_false_abstention)
 
 
 def train(

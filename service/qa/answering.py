@@ -113,6 +113,10 @@ class ScoredSentence:
     dense: float
     overlap: float
 
+    def candidate(self) -> Candidate:
+        """What the reranker reads of this sentence: its text and the cheap signals."""
+        return Candidate(self.sentence.text, self.dense, self.overlap, self.support, self.passage_rank)
+
 
 class Answerer:
     """Builds :class:`Answer` objects from retrieved passages."""
@@ -296,10 +300,7 @@ class Answerer:
             return list(scored), 0.0
         shortlist = list(scored[: self.config.reranker.candidates])
         started = time.perf_counter()
-        candidates = [
-            Candidate(item.sentence.text, item.dense, item.overlap, item.support, item.passage_rank) for item in shortlist
-        ]
-        probabilities = self.reranker.score(query.text, candidates)
+        probabilities = self.reranker.score(query.text, [item.candidate() for item in shortlist])
         elapsed = (time.perf_counter() - started) * 1000
         rescored = [replace(item, support=float(p)) for item, p in zip(shortlist, probabilities, strict=True)]
         order = sorted(range(len(rescored)), key=lambda i: (-rescored[i].support, i))
