@@ -30,7 +30,7 @@ from indexer.embedders import Embedder
 from indexer.errors import ConfigError
 from indexer.pipeline import build_index
 from service.config import Settings
-from service.qa.answering import SentenceScorer
+from service.qa.answering import PassageReader
 from service.qa.engine import Engine
 
 #: The configurations a run compares, in table order.
@@ -173,7 +173,7 @@ def run_qa(
     settings: Settings,
     work_dir: Path,
     embedders: list[Embedder],
-    reranker: SentenceScorer | None,
+    reranker: PassageReader | None,
     configs: Sequence[str] = CONFIGS,
     limit: int | None = None,
     log: Callable[[str], None] = lambda line: None,
@@ -210,7 +210,7 @@ def run_qa(
             "embedders": list(settings.embedders),
             "reranker_candidates": settings.reranker_candidates,
             "reranker_threshold": settings.reranker_threshold,
-            "reranker_int8": settings.reranker_int8,
+            "reranker_precision": settings.reranker_precision,
             "reranker_type_gates": settings.reranker_type_gates,
         },
         "table": {config: summarise(rows) for config, rows in results.items()},

@@ -82,6 +82,41 @@ def load_squad(path: Path, titles: Sequence[str] | None = None) -> QASet:
     return QASet(path.stem, tuple(contexts), tuple(names), tuple(items))
 
 
+def load_facqa(path: Path, split: str) -> QASet:
+    """IndoNLU FacQA's ``{split}_preprocess.csv`` as a QASet: tokens joined by spaces, the B/I-labelled span as the answer.
+
+    Questions about the same passage share one context. Every FacQA question is answerable.
+    """
+    import ast
+    import csv
+
+    contexts: dict[str, int] = {}
+    items: list[QAItem] = []
+    with open(path / f"{split}_preprocess.csv", encoding="utf-8") as handle:
+        for n, row in enumerate(csv.DictReader(handle)):
+            tokens = [str(t) for t in ast.literal_eval(row["passage"])]
+            labels = [str(t) for t in ast.literal_eval(row["seq_label"])]
+            text = " ".join(tokens)
+            starts = []
+            offset = 0
+            for token in tokens:
+                starts.append(offset)
+                offset += len(token) + 1
+            spans: list[tuple[int, int]] = []
+            for i, label in enumerate(labels):
+                if label == "B" or (label == "I" and (not spans or i == 0 or labels[i - 1] == "O")):
+                    spans.append((starts[i], starts[i] + len(tokens[i])))
+                elif label == "I":
+                    spans[-1] = (spans[-1][0], starts[i] + len(tokens[i]))
+            if not spans:
+                continue
+            context = contexts.setdefault(text, len(contexts))
+            question = " ".join(str(t) for t in ast.literal_eval(row["question"]))
+            answers = tuple(text[a:b] for a, b in spans)
+            items.append(QAItem(f"facqa-{split}-{n}", question, context, answers, tuple(spans)))
+    return QASet(f"facqa-{split}", tuple(contexts), ("",) * len(contexts), tuple(items))
+
+
 def article_titles(path: Path) -> list[str]:
     """The article titles of a SQuAD file, in file order."""
     raw = json.loads(path.read_text(encoding="utf-8"))

@@ -89,13 +89,20 @@ class Settings(BaseSettings):
     abstain_threshold_lexical: float = Field(default=0.10, ge=0.0, le=1.0)
     # The trained answer reranker (service/qa/reranker; eval/README.md has the measurements).
     # Off by default until it beats the support path on the gold set too (eval/README.md, "Answer reranker").
-    reranker: Literal["on", "off"] = Field(default="off", description="on: the trained cross-encoder orders answers")
-    reranker_candidates: int = Field(default=8, ge=1, le=64, description="Sentences the reranker reads")
+    reranker: Literal["on", "off"] = Field(default="off", description="on: the trained answer reader picks answers")
+    reranker_candidates: int = Field(
+        default=64, ge=1, le=512, description="Most sentences the reader reads (the candidate passages' in order)"
+    )
     reranker_threshold: float | None = Field(
         default=None, ge=0.0, le=1.0, description="Calibrated P(answer) to answer; default: shipped with the model"
     )
     reranker_threads: int = Field(default=2, ge=1, le=64, description="torch threads for the reranker")
-    reranker_int8: bool = Field(default=False, description="Dynamic int8 quantisation of the reranker")
+    reranker_model_dir: Path | None = Field(
+        default=None, description="Folder of another trained reader (python -m training reranker --out); default: shipped"
+    )
+    reranker_precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        default="auto", description="The reader's arithmetic: auto = bf16 where the CPU has it natively, else fp32"
+    )
     reranker_type_gates: bool = Field(default=False, description="Keep the answer-type gates with the reranker")
     reranker_abstain: Literal["support", "reranker", "either"] = Field(
         default="support", description="What decides abstention with the reranker on (eval/README.md)"
@@ -164,7 +171,8 @@ class Settings(BaseSettings):
                 candidates=self.reranker_candidates,
                 threshold=self.reranker_threshold,
                 threads=self.reranker_threads,
-                int8=self.reranker_int8,
+                model_dir=self.reranker_model_dir,
+                precision=self.reranker_precision,
                 type_gates=self.reranker_type_gates,
                 abstain=self.reranker_abstain,
             ),

@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from service.qa.reranker.cross_encoder import MODEL_DIR
-from training.combiner import CombinerConfig, fit_combiner
+from service.qa.reranker.reader import MODEL_DIR
 from training.reranker import TrainConfig, train
 
 
@@ -21,7 +20,7 @@ def bar_console() -> Console:
 
 def plain(stage: str, done: int, total: int, detail: str) -> None:
     """Progress as plain lines: in a log (CI, nohup) a live bar prints nothing until the end."""
-    if done == total or done % 50 == 0:
+    if done == total or done % 50 == 0 or stage == "pools":
         typer.echo(f"{stage}: {done}/{total} {detail}", err=True)
 
 
@@ -39,15 +38,25 @@ def reranker(
     out: Path = typer.Option(MODEL_DIR, help="Where the adapter, head and spec are written"),
     seed: int = typer.Option(TrainConfig.seed, help="Random seed (sampling, order, initialisation)"),
     threads: int = typer.Option(TrainConfig.threads, help="torch threads"),
+    epochs: float = typer.Option(TrainConfig.epochs, help="Passes over the training questions"),
+    work_dir: Path = typer.Option(Path("var/train-reranker"), help="Where the valid sets' calibration indexes are kept"),
+    checkpoints: bool = typer.Option(False, help="Also save the adapter after each whole epoch (out/epoch-N)"),
 ) -> None:
-    """Train the LoRA adapter and head, calibrate on the valid splits, write ``out``."""
-    config = TrainConfig(seed=seed, threads=threads)
+    """Train the LoRA adapter and head, calibrate on the valid splits, write ``out``.
+
+    The valid sets are indexed and retrieved with the product's settings (``TANYA_*``: encoders,
+    chunker, candidate passages), so the calibration matches what the answerer reads.
+    """
+    from service.config import load_settings
+
+    config = TrainConfig(seed=seed, threads=threads, epochs=epochs, checkpoints=checkpoints)
+    settings = load_settings()
     columns = (
         TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
     )
     if not bar_console().is_terminal:
-        result = train(config, data, out, plain)
+        result = train(config, data, out, settings, work_dir, plain)
         _report(result, out)
         return
     with Progress(*columns, console=bar_console()) as bar:
@@ -58,25 +67,13 @@ def reranker(
                 tasks[stage] = bar.add_task(stage, total=total, detail="")
             bar.update(tasks[stage], completed=done, detail=detail)  # type: ignore[arg-type]
 
-        result = train(config, data, out, progress)
+        result = train(config, data, out, settings, work_dir, progress)
     _report(result, out)
 
 
 def _report(result: dict[str, object], out: Path) -> None:
     typer.echo(json.dumps(result["valid_pool_metrics"], indent=2))
     typer.echo(f"trained in {result['train_seconds']} s, {result['total_seconds']} s in all; files in {out}")
-
-
-@app.command("combiner")
-def combiner(
-    data: Path = typer.Option(Path("../shared/eval-data"), help="The eval-data folder"),
-    model: Path = typer.Option(MODEL_DIR, help="The reranker files to add the combiner to"),
-    work_dir: Path = typer.Option(Path("var/train-combiner"), help="Where the training-split indexes are kept"),
-    seed: int = typer.Option(CombinerConfig.seed, help="Random seed (which contexts and questions)"),
-) -> None:
-    """Fit the logistic combiner over logit and retrieval signals on training-split engine pools."""
-    record = fit_combiner(CombinerConfig(seed=seed), data, model, work_dir, plain)
-    typer.echo(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,21 +1,16 @@
-"""Candidate pools shaped like the ones the answerer ranks at query time.
+"""Reading pools shaped like the ones the answerer reads at query time.
 
-For each question, a pool is every sentence of its passage (split by the product's own
-sentence splitter, ``indexer.sentences``) plus the sentences of the best BM25 distractor
-passage from the same file, as retrieval would bring. A sentence is positive when it
-overlaps a gold answer span; unanswerable questions (IDK-MRC, SQuAD 2.0) have pools with no
-positive, which teach the model to give every sentence a low score.
-
-Training uses a few pairs per question: every positive, the negatives of its own passage
-that share the most words with the question (the restatements the old answerer picked),
-and one distractor sentence. Evaluation pools keep every sentence.
+For each question, a pool is its own passage followed by the ``distractors`` passages of the
+same file that BM25 ranks highest for the question, as retrieval would bring them; every
+passage is split into sentences by the product's own splitter (``indexer.sentences``). A
+sentence is positive when it overlaps a gold answer span. Unanswerable questions (IDK-MRC,
+SQuAD 2.0) have pools with no positive: the training softmax then puts its mass on the
+null option, which teaches abstention.
 """
 
 from __future__ import annotations
 
-import random
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,87 +19,62 @@ from eval.squad import QASet
 from indexer.lexical import Analyzer, LexicalIndex
 from indexer.sentences import split_sentences
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-#: Sentences shorter than this (characters) are headings or fragments; kept only as negatives.
-MIN_SENTENCE_CHARS = 8
-
 
 @dataclass(frozen=True)
 class Pool:
-    """One question and its candidate sentences, with labels (1 = holds a gold answer)."""
+    """One question, the passages it is read with (own passage first) and per-sentence labels."""
 
     set_name: str
     question_id: str
     question: str
-    sentences: tuple[str, ...]
-    labels: tuple[int, ...]
-    #: How many of ``sentences`` come from the question's own passage (they come first).
-    own: int
+    passages: tuple[tuple[str, ...], ...]
+    #: 1 where the sentence holds a gold answer, per passage.
+    labels: tuple[tuple[int, ...], ...]
 
     @property
     def answerable(self) -> bool:
-        return any(self.labels)
+        return any(any(row) for row in self.labels)
 
-
-def _words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text)}
+    @property
+    def flat_labels(self) -> list[int]:
+        """Labels of every sentence, passage after passage."""
+        return [label for row in self.labels for label in row]
 
 
 def sentence_spans(context: str) -> list[tuple[int, int]]:
     """The product's sentence spans of a context."""
-    return [(s.start, s.end) for s in split_sentences(context) if s.end - s.start > 0]
+    return [(s.start, s.end) for s in split_sentences(context) if s.end > s.start]
 
 
-def distractors(qaset: QASet, analyzer: Analyzer) -> list[int]:
-    """For each item, the context BM25 ranks highest among the *other* contexts (-1 if none)."""
-    tokens = [analyzer.analyse_query(c) for c in qaset.contexts]
-    index = LexicalIndex.build(tokens)
+def distractors(qaset: QASet, analyzer: Analyzer, k: int) -> list[list[int]]:
+    """For each item, the ``k`` contexts BM25 ranks highest among the *other* contexts (best first)."""
+    if k <= 0:
+        return [[] for _ in qaset.items]
+    index = LexicalIndex.build([analyzer.analyse_query(c) for c in qaset.contexts])
     out = []
     for item in qaset.items:
         scores = index.scores(analyzer.analyse_query(item.question)).copy()
-        scores[item.context] = -1.0
-        best = int(np.argmax(scores)) if len(scores) > 1 else -1
-        out.append(best if best >= 0 and scores[best] > 0 else -1)
+        scores[item.context] = -np.inf
+        ranked = np.argsort(-scores, kind="stable")[:k]
+        out.append([int(i) for i in ranked if scores[i] > 0])
     return out
 
 
-def build_pools(qaset: QASet, analyzer: Analyzer | None = None) -> list[Pool]:
-    """A full pool per item: own-passage sentences (labelled) then the distractor passage's sentences."""
+def build_pools(qaset: QASet, k: int, analyzer: Analyzer | None = None, items: Iterable[int] | None = None) -> list[Pool]:
+    """A pool per item (or per index in ``items``): own passage, labelled, then ``k`` BM25 distractors."""
     analyzer = analyzer or Analyzer()
     spans_of = [sentence_spans(c) for c in qaset.contexts]
-    other = distractors(qaset, analyzer)
+    others = distractors(qaset, analyzer, k)
+    chosen = range(len(qaset.items)) if items is None else items
     pools = []
-    for item, distractor in zip(qaset.items, other, strict=True):
-        context = qaset.contexts[item.context]
-        texts, labels = [], []
-        for start, end in spans_of[item.context]:
-            texts.append(context[start:end])
-            labels.append(int(any(s < end and start < e for s, e in item.spans)))
-        own = len(texts)
-        if distractor >= 0:
-            extra = qaset.contexts[distractor]
-            texts.extend(extra[s:e] for s, e in spans_of[distractor])
-            labels.extend([0] * len(spans_of[distractor]))
-        pools.append(Pool(qaset.name, item.id, item.question, tuple(texts), tuple(labels), own))
+    for i in chosen:
+        item = qaset.items[i]
+        own = qaset.contexts[item.context]
+        passages = [tuple(own[a:b] for a, b in spans_of[item.context])]
+        labels = [tuple(int(any(s < b and a < e for s, e in item.spans)) for a, b in spans_of[item.context])]
+        for other in others[i]:
+            context = qaset.contexts[other]
+            passages.append(tuple(context[a:b] for a, b in spans_of[other]))
+            labels.append((0,) * len(spans_of[other]))
+        pools.append(Pool(qaset.name, item.id, item.question, tuple(passages), tuple(labels)))
     return pools
-
-
-def training_pairs(
-    pools: Sequence[Pool], rng: random.Random, hard_negatives: int = 2, distractor_negatives: int = 1
-) -> Iterator[tuple[str, str, int]]:
-    """``(question, sentence, label)``: positives, the most question-like own negatives, distractor sentences."""
-    for pool in pools:
-        question_words = _words(pool.question)
-        own = range(pool.own)
-        for i in own:
-            if pool.labels[i]:
-                yield pool.question, pool.sentences[i], 1
-        negatives = [i for i in own if not pool.labels[i]]
-        # Most shared words first (the restatements), ties broken at random.
-        negatives.sort(key=lambda i: (-len(question_words & _words(pool.sentences[i])), rng.random()))
-        wanted = hard_negatives + (0 if pool.answerable else 1)
-        for i in negatives[:wanted]:
-            yield pool.question, pool.sentences[i], 0
-        extra = [i for i in range(pool.own, len(pool.sentences)) if len(pool.sentences[i]) >= MIN_SENTENCE_CHARS]
-        for i in rng.sample(extra, min(distractor_negatives, len(extra))):
-            yield pool.question, pool.sentences[i], 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from indexer.embedders import Embedder, load_embedders
 from indexer.errors import TanyaError
-from service.qa.answering import SentenceScorer
+from service.qa.answering import PassageReader
 from service.qa.engine import Engine, EngineConfig, load_reranker
 
 log = logging.getLogger("tanya.service")
@@ -48,7 +48,7 @@ class EngineHolder:
         self.error: str | None = None
         self.last_reload_error: str | None = None
         self._embedders: list[Embedder] | None = None
-        self._reranker: SentenceScorer | None = None
+        self._reranker: PassageReader | None = None
         self._target: str | None = None
         self._lock = threading.Lock()
 
@@ -57,7 +57,7 @@ class EngineHolder:
             self._embedders = load_embedders(self.config.embedders)
         return self._embedders
 
-    def _reranker_loaded(self) -> SentenceScorer | None:
+    def _reranker_loaded(self) -> PassageReader | None:
         # Loaded once per process, like the encoders: a new index build does not change it.
         if self._reranker is None:
             self._reranker = load_reranker(self.config.answer.reranker)

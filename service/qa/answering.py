@@ -1,9 +1,9 @@
 """Extractive answers: pick the sentences that best answer the question, cite them, or abstain.
 
-With the reranker on (the default), the cheap support below only shortlists candidates: the
-best ``RerankerConfig.candidates`` sentences of the top passages are read together with the
-question by the trained cross-encoder (``service.qa.reranker``) in one batched pass, and its
-calibrated P(answer) orders them and decides abstention. With it off, the support decides.
+With the reranker on, the trained answer reader (``service.qa.reranker``) reads the question
+together with the top passages, every sentence in its passage, in one batched pass; its
+calibrated P(answer) orders the sentences and decides abstention. With it off, the cheap
+*support* below decides.
 
 Each sentence of the top passages is scored by its *support*: a blend of its similarity
 to the query under every dense encoder (precomputed sentence vectors, so answering costs
@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -33,7 +34,6 @@ from indexer.store import IndexData
 from service.qa.answer_types import STRICT_TYPES, AnswerType, states_value
 from service.qa.messages import abstain_message, display_text
 from service.qa.query import ContentWord, Query
-from service.qa.reranker.combiner import Candidate
 from service.qa.types import Answer, Citation, Highlight, Passage
 
 DENSE_SHARE = 0.6  # weight of the dense part of the support; the rest is word overlap
@@ -55,14 +55,17 @@ class RerankerConfig:
     """The answer reranker's settings (from ``Settings.reranker*``)."""
 
     enabled: bool = False
-    #: Sentences (best by support first) the cross-encoder reads per question.
-    candidates: int = 8
+    #: Most sentences the reader reads per question: the candidate passages' sentences in
+    #: retrieval order, the last passage cut short at the cap (bounds the cost of long passages).
+    candidates: int = 64
     #: Calibrated P(answer) below which Tanya abstains; ``None``: the threshold shipped with the model.
     threshold: float | None = None
     #: torch intra-op threads for the reranker.
     threads: int = 2
-    #: Dynamic int8 quantisation of the reranker's linear layers (faster, slightly less exact).
-    int8: bool = False
+    #: A folder with another trained reader (``reranker.json``, adapter); ``None``: the shipped one.
+    model_dir: Path | None = None
+    #: How the reader's forward pass runs: ``auto`` (bf16 where the CPU has it natively), fp32, bf16, int8.
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
     #: Keep the hand-written answer-type gates (value questions need a sentence stating a value).
     type_gates: bool = False
     #: Who decides abstention: the support threshold (calibrated on the gold set; the reranker
@@ -70,16 +73,16 @@ class RerankerConfig:
     abstain: Literal["support", "reranker", "either"] = "support"
 
 
-class SentenceScorer(Protocol):
-    """What the answerer needs from a reranker: calibrated P(answer) per candidate sentence."""
+class PassageReader(Protocol):
+    """What the answerer needs from a reranker: calibrated P(answer) for every sentence of the passages."""
 
     @property
     def threshold(self) -> float:
         """The calibrated abstention threshold it ships with."""
         ...
 
-    def score(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
-        """P(candidate answers question), in input order."""
+    def read(self, question: str, passages: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """P(sentence answers question) per sentence, per passage, in input order (one batched call)."""
         ...
 
 
@@ -113,10 +116,6 @@ class ScoredSentence:
     dense: float
     overlap: float
 
-    def candidate(self) -> Candidate:
-        """What the reranker reads of this sentence: its text and the cheap signals."""
-        return Candidate(self.sentence.text, self.dense, self.overlap, self.support, self.passage_rank)
-
 
 class Answerer:
     """Builds :class:`Answer` objects from retrieved passages."""
@@ -127,7 +126,7 @@ class Answerer:
         analyzer: Analyzer,
         embedders: Sequence[Embedder],
         config: AnswerConfig,
-        reranker: SentenceScorer | None = None,
+        reranker: PassageReader | None = None,
     ) -> None:
         self.index = index
         self.reranker = reranker
@@ -290,21 +289,45 @@ class Answerer:
             return configured if configured is not None else 0.5
         return self.reranker.threshold
 
-    def rerank(self, query: Query, scored: Sequence[ScoredSentence]) -> tuple[list[ScoredSentence], float]:
-        """The best ``candidates`` sentences by support, re-scored by the cross-encoder, best first.
+    def reading_groups(self, passages: Sequence[Passage]) -> list[tuple[int, Passage, range]]:
+        """``(retrieval rank, passage, sentence rows)`` the reader reads: at most ``candidates`` sentences in all."""
+        budget = self.config.reranker.candidates
+        groups: list[tuple[int, Passage, range]] = []
+        for rank, passage in enumerate(passages, start=1):
+            if budget <= 0:
+                break
+            covered = self.index.sentence_rows(self.index.chunks[passage.row])
+            rows = range(covered.start, min(covered.stop, covered.start + budget))
+            budget -= len(rows)
+            if len(rows):
+                groups.append((rank, passage, rows))
+        return groups
 
-        ``support`` becomes the calibrated P(answer); the old support breaks ties. Also
-        returns the milliseconds the cross-encoder took (the "rerank" stage).
+    def reading_texts(self, groups: Sequence[tuple[int, Passage, range]]) -> list[list[str]]:
+        """The sentence texts of :meth:`reading_groups`, passage by passage."""
+        return [[self.index.sentences[row].text for row in rows] for _, _, rows in groups]
+
+    def rerank(self, query: Query, passages: Sequence[Passage]) -> tuple[list[ScoredSentence], float]:
+        """Every sentence of ``passages`` (up to ``candidates``), scored by the reader, best first.
+
+        ``support`` becomes the calibrated P(answer). A sentence in two overlapping passages
+        keeps its better score (the better-ranked passage on a tie). Also returns the
+        milliseconds the reader took (the "rerank" stage).
         """
-        if self.reranker is None or not scored:
-            return list(scored), 0.0
-        shortlist = list(scored[: self.config.reranker.candidates])
+        if self.reranker is None or not passages:
+            return [], 0.0
+        groups = self.reading_groups(passages)
+        texts = self.reading_texts(groups)
         started = time.perf_counter()
-        probabilities = self.reranker.score(query.text, [item.candidate() for item in shortlist])
+        probabilities = self.reranker.read(query.text, texts)
         elapsed = (time.perf_counter() - started) * 1000
-        rescored = [replace(item, support=float(p)) for item, p in zip(shortlist, probabilities, strict=True)]
-        order = sorted(range(len(rescored)), key=lambda i: (-rescored[i].support, i))
-        return [rescored[i] for i in order], elapsed
+        best: dict[int, ScoredSentence] = {}
+        for (rank, passage, rows), scores in zip(groups, probabilities, strict=True):
+            for row, p in zip(rows, scores, strict=True):
+                if row not in best or float(p) > best[row].support:
+                    best[row] = ScoredSentence(self.index.sentences[row], row, passage, rank, float(p), 0.0, 0.0)
+        ranked = sorted(best.values(), key=lambda item: (-item.support, item.passage_rank, item.row))
+        return ranked, elapsed
 
     def select_reranked(self, ranked: Sequence[ScoredSentence], best: ScoredSentence) -> list[ScoredSentence]:
         """``best`` plus up to ``max_sentences - 1`` more that clear the threshold and repeat nothing chosen."""
@@ -349,7 +372,7 @@ class Answerer:
             # The support path's verdict (with its value-type gate), for the "support" and "either" rules.
             gate = self.best_sentence(query, scored)
             supported = gate is not None and gate.support >= self.config.threshold_for(query.mode)
-            scored, timings["rerank"] = self.rerank(query, scored)
+            scored, timings["rerank"] = self.rerank(query, passages)
             gated = self.config.reranker.type_gates
             best = self.best_sentence(query, scored) if gated else (scored[0] if scored else None)
             confidence = best.support if best is not None else 0.0

@@ -18,7 +18,7 @@ from indexer.embedders import Embedder, load_embedders
 from indexer.errors import DocumentNotFoundError
 from indexer.lexical import Analyzer
 from indexer.store import IndexData, embedder_infos, load_index
-from service.qa.answering import AnswerConfig, Answerer, RerankerConfig, SentenceScorer
+from service.qa.answering import AnswerConfig, Answerer, PassageReader, RerankerConfig
 from service.qa.fusion import FusionConfig
 from service.qa.query import Query, QueryAnalyser, check_mode, check_top_k, clean_question
 from service.qa.retrieval import Retriever
@@ -45,13 +45,13 @@ class EngineConfig:
     answer: AnswerConfig = field(default_factory=AnswerConfig)
 
 
-def load_reranker(config: RerankerConfig) -> SentenceScorer | None:
-    """The shipped cross-encoder when ``config.enabled`` (a few seconds: dequantising e5), else ``None``."""
+def load_reranker(config: RerankerConfig) -> PassageReader | None:
+    """The shipped answer reader when ``config.enabled`` (a few seconds: dequantising e5), else ``None``."""
     if not config.enabled:
         return None
-    from service.qa.reranker.cross_encoder import CrossEncoder
+    from service.qa.reranker.reader import AnswerReader
 
-    return CrossEncoder.load(num_threads=config.threads, int8=config.int8)
+    return AnswerReader.load(config.model_dir, num_threads=config.threads, precision=config.precision)
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Engine:
         config: EngineConfig,
         embedders: list[Embedder] | None = None,
         index_dir: Path | None = None,
-        reranker: SentenceScorer | None = None,
+        reranker: PassageReader | None = None,
     ) -> Engine:
         """Load the encoders and reranker (unless given) and the index, refusing a mismatching index."""
         live = embedders if embedders is not None else load_embedders(config.embedders)
@@ -83,7 +83,7 @@ class Engine:
 
     @classmethod
     def over(
-        cls, config: EngineConfig, embedders: list[Embedder], index: IndexData, reranker: SentenceScorer | None = None
+        cls, config: EngineConfig, embedders: list[Embedder], index: IndexData, reranker: PassageReader | None = None
     ) -> Engine:
         """Wire an engine over an already loaded index (the reranker is used only when enabled)."""
         analyzer = Analyzer()

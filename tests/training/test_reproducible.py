@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.qa.reranker.cross_encoder import ADAPTER_FILE
+from service.qa.reranker.reader import ADAPTER_FILE
 from tests.support.helpers import REPO_ROOT
 from training.reranker import TrainConfig, train
 
@@ -25,7 +25,7 @@ def test_the_same_seed_gives_the_same_adapter(tmp_path: Path) -> None:
     first = train(TINY, DATA, tmp_path / "a")
     second = train(TINY, DATA, tmp_path / "b")
     a, b = load_file(str(tmp_path / "a" / ADAPTER_FILE)), load_file(str(tmp_path / "b" / ADAPTER_FILE))
-    assert a.keys() == b.keys() and len(a) == 12 * 6 * 2 + 2  # lora_A and lora_B per target, plus the head
+    assert a.keys() == b.keys() and len(a) == 12 * 6 * 2 + 5  # lora_A and lora_B per target, the head's MLP (4) and null
     assert all(bool((a[k] - b[k]).abs().max() <= 1e-6) for k in a)
     assert first["valid_pool_metrics"] == second["valid_pool_metrics"]
     assert (tmp_path / "a" / "MODEL_CARD.md").is_file()

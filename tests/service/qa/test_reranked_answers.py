@@ -1,4 +1,4 @@
-"""The reranked answer path with a deterministic scorer: ordering, abstention, extra sentences, citations."""
+"""The reranked answer path with a deterministic reader: ordering, abstention, extra sentences, citations."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import pytest
 
 from service.qa.engine import Engine
 from service.qa.messages import ABSTAIN_MESSAGES
-from tests.support.scorers import KeywordScorer
+from tests.support.scorers import KeywordReader
 
 QUESTION = "Which Indonesian institutions take part in the Tokutei Ginou cooperation?"
 
 
-def _engine(fake_engine: Engine, scorer: KeywordScorer, **reranker: object) -> Engine:
-    """The module's fake engine, rewired with ``scorer`` as the cross-encoder, deciding abstention unless told."""
+def _engine(fake_engine: Engine, scorer: KeywordReader, **reranker: object) -> Engine:
+    """The module's fake engine, rewired with ``scorer`` as the answer reader, deciding abstention unless told."""
     answer = fake_engine.config.answer
     reranker = {"abstain": "reranker", **reranker}
     config = replace(
@@ -31,7 +31,7 @@ def _check_exact(engine: Engine, answer: object) -> None:
 
 
 def test_the_scorer_picks_the_lead_sentence_and_confidence_is_its_probability(fake_engine: Engine) -> None:
-    engine = _engine(fake_engine, KeywordScorer(("BP2MI",), high=0.93))
+    engine = _engine(fake_engine, KeywordReader(("BP2MI",), high=0.93))
     answer = engine.ask(QUESTION)
     assert not answer.abstained
     first = answer.citations[0]
@@ -43,17 +43,28 @@ def test_the_scorer_picks_the_lead_sentence_and_confidence_is_its_probability(fa
     _check_exact(engine, answer)
 
 
-def test_one_batched_call_over_at_most_the_configured_candidates(fake_engine: Engine) -> None:
-    scorer = KeywordScorer(("BP2MI",))
-    engine = _engine(fake_engine, scorer, candidates=5)
-    engine.ask(QUESTION)
+def test_one_batched_call_reads_whole_passages_up_to_the_configured_candidates(fake_engine: Engine) -> None:
+    scorer = KeywordReader(("BP2MI",))
+    engine = _engine(fake_engine, scorer)
+    _, passages = engine.ask_with_passages(QUESTION)
     assert len(scorer.calls) == 1
-    question, sentences = scorer.calls[0]
-    assert question == QUESTION and 1 <= len(sentences) <= 5
+    question, read = scorer.calls[0]
+    assert question == QUESTION
+    # Every sentence of every candidate passage, in retrieval order.
+    candidates = passages[: engine.config.answer.candidate_passages]
+    assert len(read) == len(candidates)
+    for texts, passage in zip(read, candidates, strict=True):
+        rows = engine.index.sentence_rows(engine.index.chunks[passage.row])
+        assert texts == [s.text for s in engine.index.sentences[rows]]
+    # A cap on sentences cuts the reading short, in passage order.
+    capped = KeywordReader(("BP2MI",))
+    _engine(fake_engine, capped, candidates=5).ask(QUESTION)
+    flat = [s for texts in capped.calls[0][1] for s in texts]
+    assert flat == [s for texts in read for s in texts][:5]
 
 
 def test_nothing_above_the_threshold_abstains_in_the_question_language(fake_engine: Engine) -> None:
-    engine = _engine(fake_engine, KeywordScorer(("no such keyword",)))
+    engine = _engine(fake_engine, KeywordReader(("no such keyword",)))
     for question, lang in [(QUESTION, "en"), ("Lembaga apa yang terlibat dalam kerja sama Tokutei Ginou?", "id")]:
         answer = engine.ask(question)
         assert answer.abstained and answer.lang == lang
@@ -65,25 +76,25 @@ def test_nothing_above_the_threshold_abstains_in_the_question_language(fake_engi
 
 def test_extra_sentences_must_clear_the_threshold(fake_engine: Engine) -> None:
     # Only sentences naming BP2MI score high: every cited sentence must name it.
-    engine = _engine(fake_engine, KeywordScorer(("BP2MI",)))
+    engine = _engine(fake_engine, KeywordReader(("BP2MI",)))
     answer = engine.ask(QUESTION)
     for c in answer.citations:
         assert "BP2MI" in engine.document(c.doc_id).text[c.highlight.start : c.highlight.end]
     # A generous scorer lets up to max_sentences through, never a repeated sentence.
-    generous = _engine(fake_engine, KeywordScorer(("the", "dan", "and")))
+    generous = _engine(fake_engine, KeywordReader(("the", "dan", "and")))
     answer = generous.ask(QUESTION)
     spans = [(c.doc_id, c.highlight.start) for c in answer.citations]
     assert 1 <= len(spans) <= fake_engine.config.answer.max_sentences and len(set(spans)) == len(spans)
 
 
 def test_a_configured_threshold_overrides_the_shipped_one(fake_engine: Engine) -> None:
-    engine = _engine(fake_engine, KeywordScorer(("BP2MI",), high=0.6), threshold=0.7)
+    engine = _engine(fake_engine, KeywordReader(("BP2MI",), high=0.6), threshold=0.7)
     assert engine.ask(QUESTION).abstained
-    assert not _engine(fake_engine, KeywordScorer(("BP2MI",), high=0.6)).ask(QUESTION).abstained
+    assert not _engine(fake_engine, KeywordReader(("BP2MI",), high=0.6)).ask(QUESTION).abstained
 
 
 def test_reranker_off_ignores_the_scorer(fake_engine: Engine) -> None:
-    scorer = KeywordScorer(("BP2MI",))
+    scorer = KeywordReader(("BP2MI",))
     answer_config = replace(fake_engine.config.answer, reranker=replace(fake_engine.config.answer.reranker, enabled=False))
     engine = Engine.over(replace(fake_engine.config, answer=answer_config), fake_engine.embedders, fake_engine.index, scorer)
     answer = engine.ask(QUESTION)
@@ -93,10 +104,10 @@ def test_reranker_off_ignores_the_scorer(fake_engine: Engine) -> None:
 
 def test_with_the_support_rule_the_reranker_orders_but_the_support_decides(fake_engine: Engine) -> None:
     # The fake engine's support threshold is 0: the support path answers everything it can.
-    low = KeywordScorer(("no such keyword",))
+    low = KeywordReader(("no such keyword",))
     answer = _engine(fake_engine, low, abstain="support").ask(QUESTION)
     assert not answer.abstained and answer.confidence == pytest.approx(0.1)
     # "either" abstains as soon as one of the two says so.
     assert _engine(fake_engine, low, abstain="either").ask(QUESTION).abstained
-    lead = _engine(fake_engine, KeywordScorer(("BP2MI",)), abstain="support").ask(QUESTION).citations[0]
+    lead = _engine(fake_engine, KeywordReader(("BP2MI",)), abstain="support").ask(QUESTION).citations[0]
     assert "BP2MI" in fake_engine.document(lead.doc_id).text[lead.highlight.start : lead.highlight.end]

@@ -124,3 +124,4 @@ def test_the_fast_path_gives_the_python_viterbis_ids(tokenizer: E5Tokenizer) -> 
     # The Rust Unigram (with unknown runs expanded) must equal the direct port of e5.c, ids and all.
     texts = [*TEXTS, "a\U0010fffd\U0010fffdb", "\U0010fffd", "<s> literal </s>", "", "   "]
     assert [tokenizer.tokenize_content(t) for t in texts] == [tokenizer.viterbi_content(t) for t in texts]
+

@@ -1,0 +1,166 @@
+"""Calibrate the answer reader on the valid splits, read exactly as the answerer reads them.
+
+Each valid set's contexts are indexed with the product's encoders and chunker (one document
+per context, as ``tanya eval qa`` does), and every question is retrieved by the product's own
+retriever; the passages and sentences the answerer would read (``Answerer.reading_groups``)
+form the question's *engine pool*. A sentence is positive when it overlaps a gold answer span
+of its own context.
+
+On those pools a logistic regression maps ``[logit − null, 1 / passage rank]`` to P(the
+sentence answers): Platt scaling plus a retrieval-rank prior, since a sentence from the
+passage retrieval ranked first is more often the answer than an equally scored one from the
+fifth. The threshold is the highest that turns away at most ``max_false_abstention`` of the
+answerable valid questions. Gradient steps never see these questions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eval.qa import write_documents
+from eval.squad import QASet
+from indexer.embedders import Embedder
+from indexer.pipeline import build_index
+from service.config import Settings
+from service.qa.engine import Engine
+from service.qa.reranker.reader import AnswerReader, Calibration
+
+Progress = Callable[[str, int, int, str], None]  # (stage, done, total, detail)
+
+
+@dataclass(frozen=True)
+class EnginePool:
+    """One question as the answerer reads it: passages in retrieval order, their sentences and labels."""
+
+    set_name: str
+    question: str
+    passages: tuple[tuple[str, ...], ...]
+    labels: tuple[tuple[int, ...], ...]
+
+    @property
+    def answerable_here(self) -> bool:
+        """Whether a sentence holding the answer was retrieved."""
+        return any(any(row) for row in self.labels)
+
+
+def engine_pools(
+    qaset: QASet, settings: Settings, work_dir: Path, embedders: list[Embedder], progress: Progress | None = None
+) -> tuple[list[EnginePool], list[bool]]:
+    """The engine pool of every question of ``qaset`` (indexed in ``work_dir``) and whether each is answerable."""
+    doc_ids = write_documents(qaset, work_dir / "docs")
+    build_index([work_dir / "docs"], settings.model_copy(update={"index_dir": work_dir / "index"}).index, embedders)
+    engine = Engine.load(settings.model_copy(update={"index_dir": work_dir / "index", "reranker": "off"}).engine, embedders)
+    own_context = {doc_id: i for i, doc_id in enumerate(doc_ids)}
+    candidates = engine.config.answer.candidate_passages
+    pools: list[EnginePool] = []
+    answerable: list[bool] = []
+    for n, item in enumerate(qaset.items, start=1):
+        query = engine.analyser.analyse(item.question, engine.config.retrieval.mode)
+        groups = engine.answerer.reading_groups(engine.retriever.search(query, candidates))
+        passages, labels = [], []
+        for _, _, rows in groups:
+            texts, marks = [], []
+            for row in rows:
+                sentence = engine.index.sentences[row]
+                texts.append(sentence.text)
+                mine = own_context.get(sentence.doc_id) == item.context
+                marks.append(int(mine and any(s < sentence.end and sentence.start < e for s, e in item.spans)))
+            passages.append(tuple(texts))
+            labels.append(tuple(marks))
+        pools.append(EnginePool(qaset.name, item.question, tuple(passages), tuple(labels)))
+        answerable.append(item.answerable)
+        if progress:
+            progress(f"engine pools {qaset.name}", n, len(qaset.items), "")
+    return pools, answerable
+
+
+def features(margins: Sequence[np.ndarray]) -> np.ndarray:
+    """Rows of ``[margin, 1 / passage rank]`` for every sentence, passage after passage."""
+    rows = [(float(m), 1.0 / rank) for rank, values in enumerate(margins, start=1) for m in values]
+    return np.array(rows, dtype=np.float64).reshape(len(rows), 2)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Maximum-likelihood logistic regression (L-BFGS in torch): weights and bias."""
+    import torch
+
+    xt = torch.tensor(x, dtype=torch.float64)
+    yt = torch.tensor(y, dtype=torch.float64)
+    w = torch.zeros(x.shape[1] + 1, dtype=torch.float64)
+    w[0] = 1.0
+    w.requires_grad_(True)
+    optimiser = torch.optim.LBFGS([w], lr=0.5, max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(xt @ w[:-1] + w[-1], yt)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    values = w.detach().numpy()
+    return values[:-1].copy(), float(values[-1])
+
+
+def threshold_for(answerable_best: Sequence[float], max_false_abstention: float) -> float:
+    """The highest threshold on the best score that turns away at most ``max_false_abstention`` of these questions."""
+    best = np.sort(np.asarray(answerable_best, dtype=np.float64))
+    if len(best) == 0:
+        return 0.5
+    allowed = math.floor(max_false_abstention * len(best))
+    # Abstaining below best[allowed] turns away exactly the `allowed` lowest answerable questions.
+    return float(best[allowed])
+
+
+def calibrate(
+    reader: AnswerReader, pools: Sequence[EnginePool], answerable: Sequence[bool], max_false_abstention: float,
+    progress: Progress | None = None,
+) -> tuple[Calibration, list[list[np.ndarray]]]:
+    """Fit the calibration on ``pools``; also returns every pool's calibrated probabilities, per passage."""
+    margins: list[list[np.ndarray]] = []
+    for n, pool in enumerate(pools, start=1):
+        reading = reader.logits(pool.question, pool.passages)
+        margins.append([values - reading.null for values in reading.logits])
+        if progress:
+            progress("calibration", n, len(pools), pool.set_name)
+    x = np.concatenate([features(m) for m in margins])
+    y = np.array([label for pool in pools for row in pool.labels for label in row], dtype=np.float64)
+    weights, bias = fit_logistic(x, y)
+    calibration = Calibration(margin=float(weights[0]), rank=float(weights[1]), bias=bias)
+    probs = [calibration.apply(m) for m in margins]
+    best = [float(max((p.max() for p in ps if len(p)), default=0.0)) for ps in probs]
+    threshold = threshold_for([b for b, ok in zip(best, answerable, strict=True) if ok], max_false_abstention)
+    return Calibration(calibration.margin, calibration.rank, calibration.bias, threshold), probs
+
+
+def pool_metrics(
+    pools: Sequence[EnginePool], answerable: Sequence[bool], probs: Sequence[Sequence[np.ndarray]], threshold: float
+) -> dict[str, float]:
+    """First-sentence hit, top-3 hit and abstention over engine pools (a miss when the answer was not retrieved)."""
+    first, top3, turned_away, abstained = [], [], [], []
+    for pool, ok, ps in zip(pools, answerable, probs, strict=True):
+        flat = np.concatenate([p for p in ps]) if ps else np.zeros(0)
+        labels = [label for row in pool.labels for label in row]
+        best = float(flat.max()) if len(flat) else 0.0
+        if ok:
+            order = np.argsort(-flat, kind="stable")
+            first.append(bool(len(flat)) and labels[int(order[0])] == 1)
+            top3.append(any(labels[int(i)] for i in order[:3]))
+            turned_away.append(best < threshold)
+        else:
+            abstained.append(best < threshold)
+    out = {
+        "answerable": float(len(first)),
+        "first_sentence_hit": float(np.mean(first)) if first else 0.0,
+        "top3_hit": float(np.mean(top3)) if top3 else 0.0,
+        "false_abstention": float(np.mean(turned_away)) if turned_away else 0.0,
+    }
+    if abstained:
+        out["unanswerable"] = float(len(abstained))
+        out["abstention_recall"] = float(np.mean(abstained))
+    return out
