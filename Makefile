@@ -43,7 +43,7 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
-	$(BIN)/ruff check indexer service eval tests
+	$(BIN)/ruff check indexer service eval training bench tests
 	$(BIN)/mypy
 
 eval: install

@@ -212,6 +212,7 @@ def run_qa(
             "reranker_threshold": settings.reranker_threshold,
             "reranker_precision": settings.reranker_precision,
             "reranker_type_gates": settings.reranker_type_gates,
+            "reranker_abstain": settings.reranker_abstain,
         },
         "table": {config: summarise(rows) for config, rows in results.items()},
         "items": {config: [vars(r) for r in rows] for config, rows in results.items()},

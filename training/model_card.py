@@ -77,7 +77,8 @@ Written by `make train-reranker` (`python -m training reranker`); the numbers be
 - Data (seed {config.get("seed")}, IDK-MRC's answerable questions that repeat TyDi QA's dropped): {json.dumps(t.get("data", {}))}.
 - Hyperparameters: {t.get("steps")} steps of {config.get("batch_size")} questions, AdamW (LoRA lr {config.get("learning_rate")},
   head lr {config.get("head_learning_rate")}, weight decay {config.get("weight_decay")}), linear warm-up {config.get("warmup")} then decay,
-  LoRA dropout {config.get("lora_dropout")}, gradient clipping 1.0, {config.get("epochs")} epoch(s), torch threads {t.get("torch_threads")}.
+  LoRA dropout {config.get("lora_dropout")}, gradient clipping 1.0, {config.get("epochs")} epoch(s) (a fractional epoch reads
+  that share of the shuffled questions, each once), torch threads {t.get("torch_threads")}, bf16 autocast {config.get("bf16")}.
 - Time on the 2-core CI-class machine (CPU only): training {t.get("train_seconds")} s, training plus
   calibration {t.get("total_seconds")} s.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.qa.reranker.reader import ADAPTER_FILE
-from tests.support.helpers import REPO_ROOT
+from tests.support.helpers import REPO_ROOT, make_settings
 from training.reranker import TrainConfig, train
 
 DATA = REPO_ROOT.parent / "shared" / "eval-data"
@@ -22,8 +22,10 @@ TINY = TrainConfig(
 def test_the_same_seed_gives_the_same_adapter(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    first = train(TINY, DATA, tmp_path / "a")
-    second = train(TINY, DATA, tmp_path / "b")
+    # The fake encoder retrieves the calibration pools: fast, and as deterministic as the training itself.
+    settings = make_settings(tmp_path / "unused-index")
+    first = train(TINY, DATA, tmp_path / "a", settings, tmp_path / "work-a")
+    second = train(TINY, DATA, tmp_path / "b", settings, tmp_path / "work-b")
     a, b = load_file(str(tmp_path / "a" / ADAPTER_FILE)), load_file(str(tmp_path / "b" / ADAPTER_FILE))
     assert a.keys() == b.keys() and len(a) == 12 * 6 * 2 + 5  # lora_A and lora_B per target, the head's MLP (4) and null
     assert all(bool((a[k] - b[k]).abs().max() <= 1e-6) for k in a)
