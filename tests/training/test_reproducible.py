@@ -12,6 +12,7 @@ from training.reranker import TrainConfig, train
 
 DATA = REPO_ROOT.parent / "shared" / "eval-data"
 TINY = TrainConfig(
+    epochs=1.0,
     questions={"tydiqa-id": 6, "idk-mrc": 6, "squad2-en": 4},
     valid_questions={"tydiqa-id": 4, "idk-mrc": 6, "squad2-en": 4},
 )
