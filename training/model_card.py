@@ -74,7 +74,8 @@ Written by `make train-reranker` (`python -m training reranker`); the numbers be
   unanswerable question).
 - Pools are shaped like the answerer's: the question's own passage split by Tanya's sentence
   splitter, plus the {config.get("distractors")} passage(s) of the same file that BM25 ranks highest for the question.
-- Data (seed {config.get("seed")}, IDK-MRC's answerable questions that repeat TyDi QA's dropped): {json.dumps(t.get("data", {}))}.
+- Question pools built (seed {config.get("seed")}, IDK-MRC's answerable questions that repeat TyDi QA's dropped):
+  {json.dumps(t.get("data", {}))}; {t.get("steps", 0) * config.get("batch_size", 0):,} of them were read, each once.
 - Hyperparameters: {t.get("steps")} steps of {config.get("batch_size")} questions, AdamW (LoRA lr {config.get("learning_rate")},
   head lr {config.get("head_learning_rate")}, weight decay {config.get("weight_decay")}), linear warm-up {config.get("warmup")} then decay,
   LoRA dropout {config.get("lora_dropout")}, gradient clipping 1.0, {config.get("epochs")} epoch(s) (a fractional epoch reads
