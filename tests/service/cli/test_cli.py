@@ -92,7 +92,7 @@ def test_invalid_setting_is_a_domain_error(runner: CliRunner, cli_env: Path, cor
 # --- ask ----------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_ask_with_the_shipped_reranker(runner: CliRunner, indexed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The default path: the cross-encoder loads from the package (no download) and is timed as a stage.
+    # The reranked path: the answer reader loads from the package (no download) and is timed as a stage.
     monkeypatch.setenv("TANYA_RERANKER", "on")
     result = runner.invoke(app, ["ask", "Which Indonesian institutions take part in the Tokutei Ginou cooperation?", "--json"])
     assert result.exit_code == 0, result.output
