@@ -65,7 +65,7 @@ eval-qa: install
 	  --title French_and_Indian_War --title Force
 
 # Re-train the shipped answer reranker (service/qa/reranker/model/) from ../shared/eval-data, then
-# calibrate it on the valid sets read through Tanya's retrieval. Hours on the 2-core machine: the
+# calibrate it on the valid sets read through Tanya's retrieval: 96 minutes on the 2-core machine (78 training); the
 # time of the last run is in service/qa/reranker/model/MODEL_CARD.md.
 train-reranker: install
 	$(BIN)/python -m training reranker --data $(EVAL_DATA)
