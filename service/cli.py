@@ -96,6 +96,27 @@ def emit_json(payload: Any) -> None:
     sys.stdout.flush()
 
 
+def stdin_lines() -> Iterator[str]:
+    """Standard input line by line; bytes that are not UTF-8 become lone surrogates, not an exception.
+
+    The question check then refuses that one line (with an error line) and the batch goes on.
+    """
+    binary = getattr(sys.stdin, "buffer", None)
+    if binary is None:
+        yield from sys.stdin
+        return
+    for raw in binary:
+        yield raw.decode("utf-8", "surrogateescape")
+
+
+def printable(text: str) -> str:
+    """``text`` with undecodable bytes shown as ``\\xNN`` (JSON and terminals refuse lone surrogates)."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no byte decoded to (e.g. typed as one)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @app.callback()
 def _main() -> None:
     configure_logging()
@@ -149,7 +170,7 @@ def ask(
             return
     # Batch: one question per line in, one JSON line out; the index is loaded once.
     failures = 0
-    for line in sys.stdin:
+    for line in stdin_lines():
         text = line.strip()
         if not text:
             continue
@@ -157,7 +178,7 @@ def ask(
             result = engine.ask(text, top_k=top_k, mode=mode)
         except TanyaError as exc:
             failures += 1
-            emit_json({"question": text, "error": {"title": exc.title, "detail": exc.detail}})
+            emit_json({"question": printable(text), "error": {"title": exc.title, "detail": exc.detail}})
             continue
         if as_json:
             emit_json(result.to_dict())

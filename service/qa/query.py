@@ -31,6 +31,11 @@ def clean_question(question: object) -> str:
     if not isinstance(question, str):
         raise InvalidQueryError("the question must be a string")
     text = question.strip()
+    # JSON can spell a lone surrogate ("\ud800") and the CLI maps undecodable bytes to them;
+    # no encoder, tokenizer or JSON writer accepts one, so refuse it here, once, for every caller.
+    bad = next((i for i, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), None)
+    if bad is not None:
+        raise InvalidQueryError(f"the question is not valid Unicode text (a lone surrogate at character {bad + 1})")
     printable = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n")
     if not printable.strip():
         raise InvalidQueryError("the question is empty")

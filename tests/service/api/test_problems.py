@@ -97,3 +97,19 @@ def test_unexpected_error_response_carries_the_request_id_header(
     assert response.status_code == 500
     assert response.json()["request_id"] == "trace-500"
     assert response.headers.get("x-request-id") == "trace-500"
+
+
+# --- invalid Unicode (issue 10, defect 1) -----------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_a_lone_surrogate_is_a_422_problem_not_a_500(client: TestClient, mode: str) -> None:
+    # JSON may spell a lone surrogate ("\\ud800"); Python then holds a str that no encoder accepts.
+    body = '{"question": "a \\ud800", "mode": "' + mode + '"}'
+    response = client.post("/v1/ask", content=body.encode(), headers={"content-type": "application/json"})
+    problem = assert_problem(response, 422)
+    assert "Unicode" in problem["detail"]
+
+
+def test_undecodable_search_bytes_are_a_clean_answer(client: TestClient) -> None:
+    # The percent-encoded UTF-8 of a surrogate in a query string: never a 500.
+    response = client.get("/v1/search?q=a%ED%A0%80&mode=lexical")
+    assert response.status_code < 500, response.text

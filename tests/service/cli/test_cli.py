@@ -161,6 +161,17 @@ def test_ask_batch_reports_failed_questions(runner: CliRunner, indexed: Path) ->
     assert "1 question(s) failed" in _error_line(result)
 
 
+def test_ask_batch_reports_an_undecodable_line_and_goes_on(runner: CliRunner, indexed: Path) -> None:
+    # Issue 10, defect 1: invalid UTF-8 on stdin killed the batch with a traceback.
+    result = runner.invoke(app, ["ask", "--json", "-"], input=b"x\xff\nBerapa target peserta magang ke Jepang?\n")
+    assert result.exit_code == 1, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 2
+    assert lines[0]["error"]["title"] == "Invalid question" and "Unicode" in lines[0]["error"]["detail"]
+    assert lines[0]["question"] == "x\\xff"
+    assert "answer" in lines[1]
+
+
 def test_ask_empty_question_is_a_domain_error(runner: CliRunner, indexed: Path) -> None:
     result = runner.invoke(app, ["ask", "   "])
     assert result.exit_code == 1
