@@ -24,7 +24,7 @@ from service.qa.types import MAX_QUESTION_CHARS, MODES, TOP_K_MAX, TOP_K_MIN, Mo
 
 
 def clean_question(question: object) -> str:
-    """The stripped question; :class:`InvalidQueryError` for empty, control-only or over-long input.
+    """The stripped question; :class:`InvalidQueryError` for empty, wordless, invalid or over-long input.
 
     The only question check: the CLI, the library and the HTTP schemas all call it.
     """
@@ -39,6 +39,10 @@ def clean_question(question: object) -> str:
     printable = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n")
     if not printable.strip():
         raise InvalidQueryError("the question is empty")
+    # "???", "...." or "😀😀😀" carry nothing to retrieve by, yet dense scores would still answer
+    # them with some confidence: a question needs at least one letter or digit, in any script.
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in printable):
+        raise InvalidQueryError("the question has no words: it needs at least one letter or digit")
     if len(text) > MAX_QUESTION_CHARS:
         raise InvalidQueryError(f"the question is longer than {MAX_QUESTION_CHARS} characters ({len(text)})")
     return text

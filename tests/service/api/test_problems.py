@@ -113,3 +113,9 @@ def test_undecodable_search_bytes_are_a_clean_answer(client: TestClient) -> None
     # The percent-encoded UTF-8 of a surrogate in a query string: never a 500.
     response = client.get("/v1/search?q=a%ED%A0%80&mode=lexical")
     assert response.status_code < 500, response.text
+
+
+@pytest.mark.parametrize("question", ["???", "😀😀😀"])
+def test_a_wordless_question_is_a_422_that_says_why(client: TestClient, question: str) -> None:
+    problem = assert_problem(_ask(client, question), 422)
+    assert "no words" in problem["detail"]

@@ -270,3 +270,17 @@ def test_count_question_needs_the_counted_thing_in_its_own_language(fake_engine:
     answer = fake_engine.ask("Berapa perusahaan Jepang yang menerima peserta magang?")
     assert answer.abstained
     assert not fake_engine.ask("Berapa peserta yang ditargetkan program magang?").abstained
+
+
+@pytest.mark.parametrize("question", ["???", "....", "😀😀😀", "?!  -- …"])
+def test_a_question_without_letters_or_digits_is_refused(fake_engine: Engine, question: str) -> None:
+    # Issue 10, defect 9: these were answered (abstained false, confidence about 0.27).
+    with pytest.raises(InvalidQueryError, match="no words"):
+        fake_engine.ask(question)
+    with pytest.raises(InvalidQueryError, match="no words"):
+        fake_engine.search(question)
+
+
+@pytest.mark.parametrize("question", ["日本の技能実習とは?", "JLPT N4?", "2024?"])
+def test_a_question_in_any_script_or_of_digits_is_accepted(question: str) -> None:
+    assert clean_question(question) == question
