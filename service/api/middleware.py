@@ -15,6 +15,9 @@ from service.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 access_log = logging.getLogger("tanya.access")
 
+#: The HTTP methods that get their own metrics label; any other is counted as "other".
+METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
@@ -75,8 +78,11 @@ class RequestContextMiddleware:
             route = scope.get("route")
             label = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            self.metrics.requests.labels(route=label, method=method, status=str(status)).inc()
-            self.metrics.latency.labels(route=label, method=method, status=str(status)).observe(elapsed)
+            # Label values must come from a fixed set: an invented method per request ("M17")
+            # would otherwise add series without bound (the route is already a template).
+            kind = method if method in METRIC_METHODS else "other"
+            self.metrics.requests.labels(route=label, method=kind, status=str(status)).inc()
+            self.metrics.latency.labels(route=label, method=kind, status=str(status)).observe(elapsed)
             extra: dict[str, Any] = {
                 "request_id": request_id,
                 "method": method,

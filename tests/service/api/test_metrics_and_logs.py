@@ -65,6 +65,20 @@ def _records_mentioning(caplog: pytest.LogCaptureFixture, text: str) -> list[log
     return [r for r in _server_records(caplog) if text in r.getMessage() or text in repr(r.__dict__)]
 
 
+def test_invented_methods_do_not_grow_the_metrics(client: TestClient) -> None:
+    # Issue 10, defect 4: each invented method added about 17 series.
+    for n in range(30):
+        client.request(f"M{n}", "/v1/ask")
+        client.request(f"X{n}", f"/no/such/path/{n}")
+    samples = _samples(client.get("/metrics").text)
+    methods = {labels["method"] for name, labels, _ in samples if name == "tanya_http_requests_total"}
+    routes = {labels["route"] for name, labels, _ in samples if name == "tanya_http_requests_total"}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}, methods
+    assert "other" in methods and len(routes) <= 3, routes
+    other = sum(v for name, labels, v in samples if name == "tanya_http_requests_total" and labels["method"] == "other")
+    assert other == 60
+
+
 def test_questions_are_not_logged_by_default(client_factory: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
     client = client_factory()
     caplog.set_level(logging.DEBUG)
