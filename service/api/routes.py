@@ -61,6 +61,20 @@ def readyz(services: ServicesDep, response: Response) -> Health:
     )
 
 
+# HEAD for load balancers and uptime probes that use it; kept out of the schema so that each
+# documented operation keeps one id. Same status as the GET, no body.
+@open_router.head("/healthz", include_in_schema=False)
+def healthz_head() -> Response:
+    """Liveness, headers only."""
+    return Response(status_code=200)
+
+
+@open_router.head("/readyz", include_in_schema=False)
+def readyz_head(services: ServicesDep) -> Response:
+    """Readiness, headers only: 200 with an index loaded, else 503."""
+    return Response(status_code=200 if services.holder.engine is not None else 503)
+
+
 @open_router.get("/metrics", tags=["health"], response_class=Response)
 def metrics(services: ServicesDep) -> Response:
     """Prometheus metrics."""

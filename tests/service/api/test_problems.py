@@ -119,3 +119,11 @@ def test_undecodable_search_bytes_are_a_clean_answer(client: TestClient) -> None
 def test_a_wordless_question_is_a_422_that_says_why(client: TestClient, question: str) -> None:
     problem = assert_problem(_ask(client, question), 422)
     assert "no words" in problem["detail"]
+
+
+def test_health_probes_answer_head(client_factory: ClientFactory, client: TestClient, tmp_path: Path) -> None:
+    # Issue 10, small items: HEAD /healthz and /readyz were 405.
+    assert client.head("/healthz").status_code == 200
+    assert client.head("/readyz").status_code == 200
+    empty = client_factory(index_dir=tmp_path / "none")
+    assert empty.head("/healthz").status_code == 200 and empty.head("/readyz").status_code == 503
