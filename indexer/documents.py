@@ -83,18 +83,27 @@ def make_doc_id(path: Path, root: Path) -> str:
     return slug or "document"
 
 
-def discover(paths: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
-    """Yield ``(file, root)`` for every supported file under ``paths``, in a stable order."""
+def discover(paths: Iterable[Path]) -> Iterator[tuple[Path, Path, bool]]:
+    """Yield ``(file, root, found_in_folder)`` for every supported file under ``paths``, in a stable order.
+
+    ``found_in_folder`` is false for a file named directly (its root is its parent).
+    """
     for given in paths:
         if given.is_file():
-            yield given, given.parent
+            yield given, given.parent, False
             continue
         if not given.is_dir():
             log.warning("skipping %s: no such file or directory", given)
             continue
         for path in sorted(given.rglob("*")):
             if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in SUPPORTED_SUFFIXES:
-                yield path, given
+                yield path, given, True
+
+
+def outside_folder(path: Path, folder: Path) -> bool:
+    """Whether ``path``, with every link resolved, lies outside ``folder`` (also resolved)."""
+    resolved, base = path.resolve(), folder.resolve()
+    return resolved != base and base not in resolved.parents
 
 
 def _decode(raw: bytes, path: Path) -> str:
@@ -206,12 +215,24 @@ def read_document(path: Path, root: Path, max_bytes: int) -> Document:
     )
 
 
-def load_documents(paths: Iterable[Path], max_bytes: int) -> tuple[list[Document], list[SkippedFile]]:
-    """Read every supported file under ``paths``; bad files are logged and returned as skipped."""
+def load_documents(
+    paths: Iterable[Path], max_bytes: int, follow_symlinks: bool = False
+) -> tuple[list[Document], list[SkippedFile]]:
+    """Read every supported file under ``paths``; bad files are logged and returned as skipped.
+
+    A file found in a folder whose real path is outside that folder (a link out of it) is
+    skipped unless ``follow_symlinks``: otherwise ``ln -s /etc/hostname docs/h.txt`` would
+    publish the host's file through ``GET /v1/documents``.
+    """
     documents: list[Document] = []
     skipped: list[SkippedFile] = []
     seen: dict[str, str] = {}
-    for path, root in discover(paths):
+    for path, root, in_folder in discover(paths):
+        if in_folder and not follow_symlinks and outside_folder(path, root):
+            reason = f"a link to a file outside {root} (set TANYA_FOLLOW_SYMLINKS=true to index such files)"
+            log.warning("skipping %s: %s", path, reason)
+            skipped.append(SkippedFile(str(path), reason))
+            continue
         try:
             doc = read_document(path, root, max_bytes)
         except DocumentError as exc:

@@ -46,6 +46,8 @@ class IndexConfig:
     index_dir: Path
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
     max_file_bytes: int = 20 * 1024 * 1024
+    #: Index files reached through a link that leads outside the folder being indexed.
+    follow_symlinks: bool = False
     batch_size: int = 32
     #: Where the cl100k_base file is seeded; ``None`` is the per-user cache.
     tiktoken_cache_dir: Path | None = None
@@ -119,7 +121,7 @@ def build_index(
     started = time.perf_counter()
     index_dir, chunker = config.index_dir, config.chunker
     counter = counter or get_counter(config.tiktoken_cache_dir)
-    documents, skipped = load_documents(paths, config.max_file_bytes)
+    documents, skipped = load_documents(paths, config.max_file_bytes, config.follow_symlinks)
     if not documents:
         where = ", ".join(str(p) for p in paths)
         raise NoDocumentsError(f"no readable .txt/.md/.html/.pdf document under {where}; the index was left as it was")

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
         default=None, description="Where the cl100k_base file is seeded; default ~/.cache/tanya/tiktoken"
     )
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # Off by default: a link inside the corpus folder must not publish a file from elsewhere.
+    follow_symlinks: bool = Field(default=False, description="Index files that links in a corpus folder point to outside it")
     chunk_max_tokens: int = Field(default=256, ge=16, le=2048)
     chunk_overlap_sentences: int = Field(default=1, ge=0, le=5)
     embedders: Annotated[list[str], NoDecode] = ["e5-small", "use-m3"]
@@ -148,6 +150,7 @@ class Settings(BaseSettings):
             index_dir=self.index_dir,
             chunker=self.chunker,
             max_file_bytes=self.max_file_bytes,
+            follow_symlinks=self.follow_symlinks,
             batch_size=self.embed_batch_size,
             tiktoken_cache_dir=self.tiktoken_cache_dir,
         )

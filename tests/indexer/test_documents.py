@@ -212,7 +212,7 @@ def test_unsupported_and_hidden_files_are_ignored(tmp_path: Path) -> None:
     (tmp_path / ".hidden.txt").write_text("hidden text")
     (tmp_path / "data.json").write_text("{}")
     (tmp_path / "keep.txt").write_text("Kept text.")
-    assert [p.name for p, _ in discover([tmp_path])] == ["keep.txt"]
+    assert [p.name for p, _, _ in discover([tmp_path])] == ["keep.txt"]
 
 
 def test_missing_path_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -309,3 +309,30 @@ def test_sha256_identifies_the_raw_bytes(tmp_path: Path) -> None:
     raw = b"Isi dokumen."
     (tmp_path / "x.txt").write_bytes(raw)
     assert read_document(tmp_path / "x.txt", tmp_path, 10**6).sha256 == hashlib.sha256(raw).hexdigest()
+
+
+# --- links out of the corpus folder (issue 10, defect 5) ---------------------------------------------------------------
+def test_a_link_out_of_the_folder_is_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("host secret", encoding="utf-8")
+    (outside / "more").mkdir()
+    (outside / "more" / "other.txt").write_text("another secret", encoding="utf-8")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("Tokutei Ginou workers.", encoding="utf-8")
+    (docs / "inside.txt").symlink_to(docs / "good.txt")  # a link that stays inside is fine
+    (docs / "h.txt").symlink_to(outside / "secret.txt")
+    (docs / "linked-dir").symlink_to(outside / "more", target_is_directory=True)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        documents, skipped = _load([docs])
+    assert sorted(d.doc_id for d in documents) == ["good", "inside"]
+    # (a linked folder is not descended into at all: pathlib's rglob does not follow it)
+    assert [Path(s.path).name for s in skipped] == ["h.txt"]
+    assert all("outside" in s.reason and "TANYA_FOLLOW_SYMLINKS" in s.reason for s in skipped)
+    assert sum("h.txt" in m for m in _skip_warnings(caplog)) == 1
+    # The operator's explicit choice, and a file named directly, are still honoured.
+    followed, _ = load_documents([docs], 10**8, follow_symlinks=True)
+    assert "h" in {d.doc_id for d in followed}
+    named, _ = _load([docs / "h.txt"])
+    assert [d.text for d in named] == ["host secret"]
