@@ -16,7 +16,9 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from indexer.errors import DocumentError
 from indexer.language import Lang, detect_language
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 META_SUFFIX = ".meta.json"
+#: What a document id may look like: the API serves exactly these (``GET /v1/documents/{id}``).
+DOC_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -165,7 +169,43 @@ def _load_meta(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         log.warning("%s: ignoring unreadable metadata sidecar (%s)", meta_path, exc)
         return {}
-    return meta if isinstance(meta, dict) else {}
+    if not isinstance(meta, dict):
+        log.warning("%s: ignoring the metadata sidecar: it is not a JSON object", meta_path)
+        return {}
+    return validate_sidecar(meta, meta_path)
+
+
+class Sidecar(BaseModel):
+    """The metadata a ``.meta.json`` sidecar may give; other keys are kept as ``extra``."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    doc_id: Annotated[str, StringConstraints(pattern=DOC_ID_PATTERN.pattern)] | None = None
+    title: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    languages: list[Annotated[str, StringConstraints(min_length=2, max_length=12)]] | None = None
+    kind: Annotated[str, StringConstraints(max_length=200)] | None = None
+    date: Annotated[str, StringConstraints(max_length=100)] | None = None
+    description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+
+
+def validate_sidecar(meta: dict[str, Any], meta_path: Path) -> dict[str, Any]:
+    """``meta`` without the fields that break :class:`Sidecar`'s rules, each dropped with one warning.
+
+    A bad field costs that field, not the document and not the indexing run.
+    """
+    values = dict(meta)
+    for _ in range(len(Sidecar.model_fields) + 1):
+        try:
+            checked = Sidecar.model_validate(values)
+        except ValidationError as exc:
+            for error in exc.errors():
+                field_name = str(error["loc"][0]) if error["loc"] else ""
+                if field_name in values:
+                    log.warning("%s: ignoring field %r (%s)", meta_path, field_name, error["msg"])
+                    values.pop(field_name)
+            continue
+        return checked.model_dump(exclude_none=True)
+    return {}
 
 
 def read_document(path: Path, root: Path, max_bytes: int) -> Document:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from indexer.documents import DOC_ID_PATTERN
 from indexer.errors import DocumentNotFoundError
 from service.api.deps import EngineDep, Protected, ServicesDep
 from service.api.problems import PROBLEM_MEDIA_TYPE
@@ -17,7 +17,6 @@ from service.api.schemas import AskRequest, DocumentList, DocumentOut, DocumentS
 from service.qa.types import MAX_QUESTION_CHARS, TOP_K_MAX, TOP_K_MIN, Answer, Mode, SearchResult
 
 STATIC_DIR = Path(__file__).parent / "static"
-_DOC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemOut, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
     for status, description in {
@@ -128,7 +127,7 @@ def document(doc_id: str, engine: EngineDep) -> DocumentOut:
     """A document's metadata and the full text that citation offsets refer to."""
     # Ids are slugs; anything else (dots, slashes, encoded or not) is simply unknown. The
     # lookup is in memory, so no id can make the service read a file.
-    if not _DOC_ID.match(doc_id):
+    if not DOC_ID_PATTERN.match(doc_id):
         raise DocumentNotFoundError(f"no document {doc_id!r}")
     d = engine.document(doc_id)
     return DocumentOut(

@@ -336,3 +336,31 @@ def test_a_link_out_of_the_folder_is_skipped_with_a_warning(tmp_path: Path, capl
     assert "h" in {d.doc_id for d in followed}
     named, _ = _load([docs / "h.txt"])
     assert [d.text for d in named] == ["host secret"]
+
+
+# --- sidecars are type-checked (issue 10, defect 6) --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("sidecar", "dropped"),
+    [
+        ({"languages": 5}, {"languages"}),
+        ({"kind": {"x": 1}, "date": 20240101, "title": "Kept"}, {"kind", "date"}),
+        ({"doc_id": "Not A Valid/Id", "description": ["x"]}, {"doc_id", "description"}),
+        ({"doc_id": "x" * 201}, {"doc_id"}),
+    ],
+)
+def test_a_bad_sidecar_field_is_dropped_with_a_warning_naming_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, sidecar: dict, dropped: set[str]
+) -> None:
+    (tmp_path / "guide.txt").write_text("Tokutei Ginou workers need a skills test.", encoding="utf-8")
+    (tmp_path / "guide.txt.meta.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        documents, skipped = _load([tmp_path])
+    assert not skipped and len(documents) == 1
+    doc = documents[0]
+    warned = {f for f in dropped for m in _skip_warnings(caplog) if "guide.txt.meta.json" in m and repr(f) in m}
+    assert warned == dropped
+    assert doc.doc_id == "guide" and isinstance(doc.kind, str | None) and isinstance(doc.date, str | None)
+    assert all(isinstance(x, str) for x in doc.languages)
+    if "title" in sidecar:
+        assert doc.title == "Kept"
+    json.dumps(doc.to_record())  # what the index stores and the API serves
