@@ -100,6 +100,10 @@ def status_for(error: TanyaError) -> int:
     return 500
 
 
+#: The most characters of client-supplied text (a path, an id) a problem echoes.
+MAX_ECHO = 120
+
+
 def problem_body(
     status: int, title: str, detail: str, instance: str | None = None, request_id: str | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -111,7 +115,8 @@ def problem_body(
         "detail": detail,
     }
     if instance is not None:
-        body["instance"] = instance
+        # The path is the client's own text: echo a bounded prefix, not 10,000 characters of it.
+        body["instance"] = instance if len(instance) <= MAX_ECHO else instance[:MAX_ECHO] + "…"
     if request_id:
         body["request_id"] = request_id
     body.update(extra)

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from indexer.documents import DOC_ID_PATTERN
 from indexer.errors import DocumentNotFoundError
 from service.api.deps import EngineDep, Protected, ServicesDep
-from service.api.problems import PROBLEM_MEDIA_TYPE
+from service.api.problems import MAX_ECHO, PROBLEM_MEDIA_TYPE
 from service.api.schemas import AskRequest, DocumentList, DocumentOut, DocumentSummary, Health, ProblemOut, ReloadOut
 from service.qa.types import MAX_QUESTION_CHARS, TOP_K_MAX, TOP_K_MIN, Answer, Mode, SearchResult
 
@@ -128,7 +128,8 @@ def document(doc_id: str, engine: EngineDep) -> DocumentOut:
     # Ids are slugs; anything else (dots, slashes, encoded or not) is simply unknown. The
     # lookup is in memory, so no id can make the service read a file.
     if not DOC_ID_PATTERN.match(doc_id):
-        raise DocumentNotFoundError(f"no document {doc_id!r}")
+        shown = doc_id if len(doc_id) <= MAX_ECHO else doc_id[:MAX_ECHO] + "…"
+        raise DocumentNotFoundError(f"no document {shown!r}")
     d = engine.document(doc_id)
     return DocumentOut(
         doc_id=d.doc_id, title=d.title, lang=d.lang, languages=list(d.languages), source=d.source, kind=d.kind,

@@ -127,3 +127,10 @@ def test_health_probes_answer_head(client_factory: ClientFactory, client: TestCl
     assert client.head("/readyz").status_code == 200
     empty = client_factory(index_dir=tmp_path / "none")
     assert empty.head("/healthz").status_code == 200 and empty.head("/readyz").status_code == 503
+
+
+def test_a_huge_unknown_id_is_not_echoed_whole(client: TestClient) -> None:
+    # Issue 10, small items: a 10k-character id came back twice in its 404.
+    problem = assert_problem(client.get("/v1/documents/" + "a" * 10_000), 404)
+    assert len(problem["detail"]) < 300 and len(problem.get("instance", "")) < 300
+    assert len(client.get("/v1/documents/" + "a" * 10_000).content) < 1_000
