@@ -13,8 +13,9 @@ import io
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +31,9 @@ META_SUFFIX = ".meta.json"
 #: What a document id may look like: the API serves exactly these (``GET /v1/documents/{id}``).
 DOC_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
 _SLUG = re.compile(r"[^a-z0-9]+")
+#: Longest id :data:`DOC_ID_PATTERN` allows, and the hex digits of the hash that keeps ids unique.
+_MAX_SLUG = 200
+_HASH_CHARS = 8
 
 
 @dataclass(frozen=True)
@@ -77,14 +81,35 @@ class SkippedFile:
 
 
 def make_doc_id(path: Path, root: Path) -> str:
-    """A stable, URL-safe id from the file's path relative to its root, without extension."""
+    """A stable id, valid by :data:`DOC_ID_PATTERN`, from the file's path relative to its root.
+
+    The path (without extension) is transliterated to ASCII and slugged: ``Berita/Kemnaker (2024).html``
+    becomes ``berita-kemnaker-2024``. When the slug loses letters or digits that have no ASCII form
+    (``日本.txt``, ``ジャパン.txt``) or is too long, a short hash of the relative path is appended, so
+    two such names never share an id and the id never changes while the file keeps its name.
+    """
+    relative = _relative(path, root)
+    stem = relative.with_suffix("").as_posix()
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii").lower()
+    slug = _SLUG.sub("-", ascii_stem).strip("-")
+    lost = sum(ch.isalnum() for ch in stem) > sum(ch.isalnum() for ch in ascii_stem)
+    if slug and not lost and len(slug) <= _MAX_SLUG:
+        return slug
+    return hashed_doc_id(slug, relative)
+
+
+def hashed_doc_id(slug: str, relative: Path) -> str:
+    """``slug`` (cut to fit) plus 8 hex digits of a hash of ``relative``; ``doc-<hash>`` when slug is empty."""
+    digest = hashlib.sha256(relative.as_posix().encode("utf-8", "surrogateescape")).hexdigest()[:_HASH_CHARS]
+    head = slug[: _MAX_SLUG - _HASH_CHARS - 1].rstrip("-") or "doc"
+    return f"{head}-{digest}"
+
+
+def _relative(path: Path, root: Path) -> Path:
     try:
-        relative = path.relative_to(root)
+        return path.relative_to(root)
     except ValueError:
-        relative = Path(path.name)
-    stem = relative.with_suffix("").as_posix().lower()
-    slug = _SLUG.sub("-", stem).strip("-")
-    return slug or "document"
+        return Path(path.name)
 
 
 def discover(paths: Iterable[Path]) -> Iterator[tuple[Path, Path, bool]]:
@@ -255,35 +280,65 @@ def read_document(path: Path, root: Path, max_bytes: int) -> Document:
     )
 
 
-def load_documents(
-    paths: Iterable[Path], max_bytes: int, follow_symlinks: bool = False
-) -> tuple[list[Document], list[SkippedFile]]:
+@dataclass(frozen=True)
+class IdCollision:
+    """Two files whose names make the same id: the second gets a hashed id instead of being lost."""
+
+    path: str
+    other: str
+    wanted: str
+    given: str
+
+
+@dataclass
+class LoadedDocuments:
+    """What :func:`load_documents` read: the documents, the files skipped and the ids renamed."""
+
+    documents: list[Document]
+    skipped: list[SkippedFile]
+    collisions: list[IdCollision] = field(default_factory=list)
+
+
+def load_documents(paths: Iterable[Path], max_bytes: int, follow_symlinks: bool = False) -> LoadedDocuments:
     """Read every supported file under ``paths``; bad files are logged and returned as skipped.
 
     A file found in a folder whose real path is outside that folder (a link out of it) is
     skipped unless ``follow_symlinks``: otherwise ``ln -s /etc/hostname docs/h.txt`` would
     publish the host's file through ``GET /v1/documents``.
+
+    Two files whose names make the same id (``same.md`` and ``same.txt``, ``a b.txt`` and
+    ``a-b.txt``) are both indexed: the first in discovery order keeps the plain id and the
+    other gets a hashed one (:func:`hashed_doc_id`), with a warning naming both. An id set
+    by a sidecar is the operator's choice, so a file repeating it is skipped instead.
     """
-    documents: list[Document] = []
-    skipped: list[SkippedFile] = []
+    loaded = LoadedDocuments([], [])
     seen: dict[str, str] = {}
     for path, root, in_folder in discover(paths):
         if in_folder and not follow_symlinks and outside_folder(path, root):
             reason = f"a link to a file outside {root} (set TANYA_FOLLOW_SYMLINKS=true to index such files)"
-            log.warning("skipping %s: %s", path, reason)
-            skipped.append(SkippedFile(str(path), reason))
+            _skip(loaded, path, reason)
             continue
         try:
             doc = read_document(path, root, max_bytes)
         except DocumentError as exc:
-            log.warning("skipping %s: %s", path, exc.detail)
-            skipped.append(SkippedFile(str(path), exc.detail))
+            _skip(loaded, path, exc.detail)
             continue
         if doc.doc_id in seen:
-            reason = f"duplicate document id {doc.doc_id!r} (also {seen[doc.doc_id]})"
-            log.warning("skipping %s: %s", path, reason)
-            skipped.append(SkippedFile(str(path), reason))
-            continue
+            relative = _relative(path, root)
+            renamed = hashed_doc_id(make_doc_id(path, root), relative)
+            if doc.doc_id != make_doc_id(path, root) or renamed in seen:
+                _skip(loaded, path, f"duplicate document id {doc.doc_id!r} (also {seen[doc.doc_id]})")
+                continue
+            log.warning(
+                "%s: its id %r is already used by %s; indexed as %r", path, doc.doc_id, seen[doc.doc_id], renamed
+            )
+            loaded.collisions.append(IdCollision(str(path), seen[doc.doc_id], doc.doc_id, renamed))
+            doc = replace(doc, doc_id=renamed)
         seen[doc.doc_id] = str(path)
-        documents.append(doc)
-    return documents, skipped
+        loaded.documents.append(doc)
+    return loaded
+
+
+def _skip(loaded: LoadedDocuments, path: Path, reason: str) -> None:
+    log.warning("skipping %s: %s", path, reason)
+    loaded.skipped.append(SkippedFile(str(path), reason))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.chunks import Chunk, ChunkerConfig, Sentence, chunk_document
-from indexer.documents import SkippedFile, load_documents
+from indexer.documents import IdCollision, SkippedFile, load_documents
 from indexer.embedders import Embedder, embed_in_batches
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError
 from indexer.lexical import Analyzer, LexicalIndex
@@ -65,6 +65,7 @@ class IndexReport:
     embedded_documents: list[str] = field(default_factory=list)
     removed_documents: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    collisions: list[IdCollision] = field(default_factory=list)
     chunks: int = 0
     sentences: int = 0
     texts_embedded: int = 0
@@ -79,10 +80,11 @@ class IndexReport:
                 f"index up to date: {self.documents} documents unchanged, nothing embedded "
                 f"({self.index_dir}, build {self.build_id})"
             )
+        renamed = f", {len(self.collisions)} renamed after an id collision" if self.collisions else ""
         return (
             f"indexed {self.documents} documents ({len(self.embedded_documents)} embedded, "
             f"{len(self.reused_documents)} reused, {len(self.removed_documents)} removed, "
-            f"{len(self.skipped)} skipped): {self.chunks} chunks, {self.sentences} sentences, "
+            f"{len(self.skipped)} skipped{renamed}): {self.chunks} chunks, {self.sentences} sentences, "
             f"{self.texts_embedded} texts embedded in {self.seconds:.1f}s → {self.index_dir}"
         )
 
@@ -121,7 +123,8 @@ def build_index(
     started = time.perf_counter()
     index_dir, chunker = config.index_dir, config.chunker
     counter = counter or get_counter(config.tiktoken_cache_dir)
-    documents, skipped = load_documents(paths, config.max_file_bytes, config.follow_symlinks)
+    loaded = load_documents(paths, config.max_file_bytes, config.follow_symlinks)
+    documents = loaded.documents
     if not documents:
         where = ", ".join(str(p) for p in paths)
         raise NoDocumentsError(f"no readable .txt/.md/.html/.pdf document under {where}; the index was left as it was")
@@ -148,7 +151,8 @@ def build_index(
         reused_documents=[d.doc_id for d in reuse],
         embedded_documents=[d.doc_id for d in fresh],
         removed_documents=removed,
-        skipped=skipped,
+        skipped=loaded.skipped,
+        collisions=loaded.collisions,
         full_rebuild_reason=reason,
     )
     if not report.changed and previous is not None:

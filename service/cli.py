@@ -10,6 +10,7 @@ Domain errors print one ``error: ...`` line on stderr and exit with :func:`exit_
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -141,7 +142,7 @@ def index(
         finally:
             stop()
     if as_json:
-        emit_json({**report.__dict__, "skipped": [s.__dict__ for s in report.skipped], "summary": report.summary})
+        emit_json({**dataclasses.asdict(report), "summary": report.summary})
     else:
         typer.echo(report.summary)
 

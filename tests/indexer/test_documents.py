@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.documents import Document, discover, load_documents, make_doc_id, read_document
+from indexer.documents import DOC_ID_PATTERN, Document, discover, load_documents, make_doc_id, read_document
 from indexer.errors import DocumentError
 from tests.support.helpers import CORPUS_DIR, CORPUS_FILES, CORPUS_IDS, KEMNAKER, METI, TOKUTEI
 
@@ -18,7 +18,8 @@ LOGGER = "indexer.documents"
 
 
 def _load(paths: list[Path], max_bytes: int = 10**8):
-    return load_documents(paths, max_bytes)
+    loaded = load_documents(paths, max_bytes)
+    return loaded.documents, loaded.skipped
 
 
 def _skip_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -271,7 +272,7 @@ def test_sidecar_doc_id_overrides_the_slug(tmp_path: Path) -> None:
         ("Report.TXT", "report"),
         ("Sub Dir/My File.v2.md", "sub-dir-my-file-v2"),
         ("berita/Kemnaker & IM-Japan (2024).html", "berita-kemnaker-im-japan-2024"),
-        ("___.txt", "document"),
+        ("Résumé Pekerja.txt", "resume-pekerja"),
     ],
 )
 def test_make_doc_id_slugs(tmp_path: Path, relative: str, expected: str) -> None:
@@ -293,14 +294,59 @@ def test_doc_ids_are_stable_and_url_safe(corpus_copy: Path) -> None:
     assert single[0].doc_id == first[0].doc_id
 
 
-def test_duplicate_doc_ids_skip_the_second_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_colliding_names_are_both_indexed_and_the_collision_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 10, defect 7: ``same.md`` and ``same.txt`` (or ``a b`` and ``a-b``) lost the second file."""
     (tmp_path / "same.md").write_text("Markdown version.")
     (tmp_path / "same.txt").write_text("Text version.")
+    (tmp_path / "a b.txt").write_text("Spaced.")
+    (tmp_path / "a-b.txt").write_text("Dashed.")
+    with caplog.at_level(logging.WARNING):
+        loaded = load_documents([tmp_path], 10**8)
+    ids = {Path(d.source).name: d.doc_id for d in loaded.documents}
+    assert loaded.skipped == []
+    assert ids["same.md"] == "same" and re.fullmatch(r"same-[0-9a-f]{8}", ids["same.txt"])
+    assert ids["a b.txt"] == "a-b" and re.fullmatch(r"a-b-[0-9a-f]{8}", ids["a-b.txt"])
+    assert [(Path(c.path).name, Path(c.other).name, c.wanted) for c in loaded.collisions] == [
+        ("a-b.txt", "a b.txt", "a-b"),
+        ("same.txt", "same.md", "same"),
+    ]
+    warnings = _skip_warnings(caplog)
+    assert any("same.txt" in m and "same.md" in m and ids["same.txt"] in m for m in warnings)
+    # Stable: the same files get the same ids again.
+    again = {Path(d.source).name: d.doc_id for d in load_documents([tmp_path], 10**8).documents}
+    assert again == ids
+
+
+def test_a_sidecar_id_used_twice_skips_the_second_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(f"Text of {name}.")
+        (tmp_path / f"{name}.meta.json").write_text(json.dumps({"doc_id": "chosen"}))
     with caplog.at_level(logging.WARNING):
         docs, skipped = _load([tmp_path])
-    assert [d.source for d in docs] == ["same.md"]
-    assert len(skipped) == 1 and skipped[0].path.endswith("same.txt") and "duplicate" in skipped[0].reason
-    assert any("same.txt" in m for m in _skip_warnings(caplog))
+    assert [d.doc_id for d in docs] == ["chosen"]
+    assert len(skipped) == 1 and skipped[0].path.endswith("b.txt") and "duplicate" in skipped[0].reason
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["日本.txt", "ジャパン.txt"],  # both slugs were empty: both became "document"
+        ["___.txt", "----.txt"],
+        ["x" * 240 + ".txt", "x" * 240 + "y.txt"],  # over the 200-character id limit
+        ["Straße.txt", "Strae.txt"],  # a letter with no ASCII form
+    ],
+)
+def test_any_file_name_gets_a_unique_id_the_api_accepts(tmp_path: Path, names: list[str]) -> None:
+    """Issue 10, defect 7: ids unique, stable, and valid by the rule ``GET /v1/documents/{id}`` checks."""
+    for i, name in enumerate(names):
+        (tmp_path / name).write_text(f"Document number {i}.", encoding="utf-8")
+    docs, skipped = _load([tmp_path])
+    ids = [d.doc_id for d in docs]
+    assert skipped == [] and len(ids) == len(names) == len(set(ids))
+    assert all(DOC_ID_PATTERN.fullmatch(doc_id) for doc_id in ids), ids
+    assert ids == [d.doc_id for d in _load([tmp_path])[0]]
 
 
 def test_sha256_identifies_the_raw_bytes(tmp_path: Path) -> None:
@@ -332,7 +378,7 @@ def test_a_link_out_of_the_folder_is_skipped_with_a_warning(tmp_path: Path, capl
     assert all("outside" in s.reason and "TANYA_FOLLOW_SYMLINKS" in s.reason for s in skipped)
     assert sum("h.txt" in m for m in _skip_warnings(caplog)) == 1
     # The operator's explicit choice, and a file named directly, are still honoured.
-    followed, _ = load_documents([docs], 10**8, follow_symlinks=True)
+    followed = load_documents([docs], 10**8, follow_symlinks=True).documents
     assert "h" in {d.doc_id for d in followed}
     named, _ = _load([docs / "h.txt"])
     assert [d.text for d in named] == ["host secret"]

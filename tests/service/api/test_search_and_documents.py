@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from tests.support.contract import PASSAGE_KEYS
 from tests.support.helpers import CORPUS_IDS, KEMNAKER, METI, TOKUTEI
-from tests.support.service import assert_problem, files_opened
+from tests.support.service import assert_problem, build_into, files_opened
 
 DOC_IDS = sorted(p.split(".")[0] for p in CORPUS_IDS)
 
@@ -110,3 +111,24 @@ def test_the_file_recorder_sees_real_reads(client: TestClient) -> None:
     with files_opened() as opened:
         assert client.get("/").status_code == 200
     assert any(p.endswith("index.html") for p in opened), opened
+
+
+def test_every_cited_document_can_be_fetched_whatever_its_file_name(
+    tmp_path: Path, client_factory: Callable[..., TestClient]
+) -> None:
+    """Issue 10, defect 7: ``日本.txt`` and ``ジャパン.txt`` shared an id, and ids over 200 characters were cited
+    but answered 404 (or 422) at ``GET /v1/documents/{id}``."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    names = ["日本.txt", "ジャパン.txt", "k" * 230 + ".txt", "same.md", "same.txt"]
+    for i, name in enumerate(names):
+        (corpus / name).write_text(f"Pekerja magang nomor {i} berangkat ke Jepang.", encoding="utf-8")
+    report = build_into(tmp_path / "index", corpus)
+    assert report.documents == len(names) and not report.skipped and len(report.collisions) == 1
+    client = client_factory(tmp_path / "index")
+    listed = client.get("/v1/documents").json()["documents"]
+    assert sorted(Path(d["source"]).name for d in listed) == sorted(names)
+    for doc in listed:
+        fetched = client.get(f"/v1/documents/{doc['doc_id']}")
+        assert fetched.status_code == 200, (doc["doc_id"], fetched.text)
+        assert fetched.json()["source"] == doc["source"]
