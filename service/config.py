@@ -48,6 +48,7 @@ class HttpConfig:
     log_questions: bool = False
     api_keys: tuple[str, ...] = ()
     rate_limit_per_minute: int = 0
+    auth_failures_per_minute: int = 10
     cors_origins: tuple[str, ...] = ()
     request_timeout_s: float = 10.0
     max_concurrency: int = 2
@@ -116,6 +117,9 @@ class Settings(BaseSettings):
     log_questions: bool = Field(default=False, description="Log question text (off: questions are private)")
     api_keys: Annotated[list[str], NoDecode] = Field(default=[], description="When set, /v1/* needs one of these")
     rate_limit_per_minute: int = Field(default=0, ge=0, description="Requests per client per minute; 0 = off")
+    auth_failures_per_minute: int = Field(
+        default=10, ge=0, description="Wrong or missing API keys per client address per minute before 429; 0 = off"
+    )
     cors_origins: Annotated[list[str], NoDecode] = []
     request_timeout_s: float = Field(default=10.0, gt=0)
     max_concurrency: int = Field(default=2, ge=1, description="Questions encoded/searched at once")
@@ -201,6 +205,7 @@ class Settings(BaseSettings):
             log_questions=self.log_questions,
             api_keys=tuple(self.api_keys),
             rate_limit_per_minute=self.rate_limit_per_minute,
+            auth_failures_per_minute=self.auth_failures_per_minute,
             cors_origins=tuple(self.cors_origins),
             request_timeout_s=self.request_timeout_s,
             max_concurrency=self.max_concurrency,

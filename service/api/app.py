@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
         metrics=metrics,
         worker=Worker(http.max_concurrency, http.request_timeout_s),
         rate_limiter=RateLimiter(http.rate_limit_per_minute),
+        auth_failures=RateLimiter(http.auth_failures_per_minute),
     )
 
     @contextlib.asynccontextmanager

@@ -25,6 +25,8 @@ class Services:
     metrics: Metrics
     worker: Worker
     rate_limiter: RateLimiter
+    #: Failed authentications per client address: key guessing is limited even when requests are not.
+    auth_failures: RateLimiter
 
 
 def get_services(request: Request) -> Services:
@@ -55,27 +57,44 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
+def client_address(request: Request) -> str:
+    """The peer address (behind a proxy, run uvicorn with ``--forwarded-allow-ips`` so this is the client's)."""
+    return request.client.host if request.client else "unknown"
+
+
 def require_api_key(request: Request, services: ServicesDep) -> None:
-    """When keys are configured, require one; compare in constant time and never log it."""
+    """When keys are configured, require one; compare in constant time and never log it.
+
+    Every wrong or missing key spends one of the address's ``auth_failures_per_minute``; an
+    address with none left gets 429 before its key is even compared, so guessing is bounded.
+    """
     keys = services.http.api_keys
     if not keys:
         return
+    address = client_address(request)
+    retry_after = services.auth_failures.blocked(address)
+    if retry_after is not None:
+        raise RateLimitedError(
+            f"too many failed API key attempts from this address; retry in {retry_after} s", retry_after
+        )
     given = presented_key(request)
     if not given:
+        services.auth_failures.check(address)
         raise UnauthorizedError("an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key'")
-    given_bytes = given.encode()
+    given_bytes = given.encode("utf-8", "surrogateescape")
     # Compare against every key so the time taken does not reveal which (if any) matched.
     matched = False
     for key in keys:
         matched |= hmac.compare_digest(given_bytes, key.encode())
     if not matched:
+        services.auth_failures.check(address)
         raise UnauthorizedError("the API key is not valid")
     request.state.client_id = "key:" + hmac.new(b"tanya", given_bytes, "sha256").hexdigest()[:16]
 
 
 def rate_limit(request: Request, services: ServicesDep) -> None:
     """Per-client limit (by API key when there is one, else by address)."""
-    client = getattr(request.state, "client_id", None) or (request.client.host if request.client else "unknown")
+    client = getattr(request.state, "client_id", None) or client_address(request)
     retry_after = services.rate_limiter.check(client)
     if retry_after is not None:
         raise RateLimitedError(

@@ -41,6 +41,16 @@ class RateLimiter:
             self._buckets[client] = (tokens, now)
             return max(1, math.ceil((1.0 - tokens) / rate))
 
+    def blocked(self, client: str, now: float | None = None) -> int | None:
+        """Like :meth:`check`, but spends nothing: the seconds to wait if ``client``'s bucket is empty."""
+        if self.per_minute <= 0:
+            return None
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, last = self._buckets.get(client, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - last) * self.per_minute / 60.0)
+        return None if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) * 60.0 / self.per_minute))
+
     def _evict(self) -> None:
         # Bound memory: forget the stalest clients (a full bucket is the default anyway).
         if len(self._buckets) > self._max_clients:

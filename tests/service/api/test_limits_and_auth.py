@@ -134,6 +134,35 @@ def test_api_keys_never_reach_the_logs(client_factory: ClientFactory, caplog: py
         assert secret not in caplog.text
 
 
+def test_failed_api_keys_are_limited_per_address(client_factory: ClientFactory) -> None:
+    """Issue 10, defect 8: wrong keys never reached the rate limiter, so guessing was unlimited."""
+    client = client_factory(api_keys=["right-key"], auth_failures_per_minute=5)
+    guesses = [_ask(client, headers={"X-API-Key": f"guess-{i}"}).status_code for i in range(5)]
+    assert guesses == [401] * 5
+    limited = _ask(client, headers={"X-API-Key": "guess-5"})
+    body = assert_problem(limited, 429, "Too many requests")
+    assert limited.headers["retry-after"].isdigit() and "failed API key" in body["detail"]
+    # Past the limit even the right key waits: otherwise the guesser learns when a guess is right.
+    assert_problem(_ask(client, headers={"X-API-Key": "right-key"}), 429)
+    assert_problem(_ask(client), 429)  # a missing key counts as a failure too
+    assert client.get("/healthz").status_code == 200
+
+
+def test_successful_keys_spend_no_failure_budget(client_factory: ClientFactory) -> None:
+    client = client_factory(api_keys=["right-key"], auth_failures_per_minute=2)
+    assert all(_ask(client, headers={"X-API-Key": "right-key"}).status_code == 200 for _ in range(6))
+    assert [_ask(client, headers={"X-API-Key": "wrong"}).status_code for _ in range(3)] == [401, 401, 429]
+
+
+def test_rate_limiter_blocked_spends_nothing() -> None:
+    limiter = RateLimiter(per_minute=2)
+    assert limiter.blocked("a", now=0.0) is None
+    assert limiter.check("a", now=0.0) is None and limiter.check("a", now=0.0) is None
+    assert limiter.blocked("a", now=0.0) == 30 and limiter.blocked("a", now=30.0) is None
+    assert limiter.check("a", now=30.0) is None and limiter.blocked("a", now=30.0) == 30
+    assert RateLimiter(per_minute=0).blocked("a") is None
+
+
 # --- rate limit -------------------------------------------------------------------------------------------------------------
 def test_fourth_request_in_a_minute_is_429_with_retry_after(client_factory: ClientFactory) -> None:
     client = client_factory(rate_limit_per_minute=3)
