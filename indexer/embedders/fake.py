@@ -17,6 +17,7 @@ import numpy as np
 from indexer.embedders.base import BaseEmbedder
 
 _WORD = re.compile(r"\w+")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 class FakeEmbedder(BaseEmbedder):
@@ -41,6 +42,10 @@ class FakeEmbedder(BaseEmbedder):
             sign = 1.0 if digest[4] % 2 == 0 else -1.0
             vector[bucket] += sign
         return vector
+
+    def query_tokens(self, text: str) -> int | None:
+        """Words and punctuation marks: deterministic and close enough to a subword count for tests."""
+        return len(_TOKEN.findall(text))
 
     def _encode_passages(self, texts: list[str]) -> np.ndarray:
         self.calls += len(texts)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import anyio
-from anyio import to_thread
 
 from service.api.problems import DeadlineExceededError
 
@@ -59,20 +60,37 @@ class RateLimiter:
 
 
 class Worker:
-    """Runs blocking work (encoding, search) in threads, at most ``concurrency`` at once, within a deadline."""
+    """Runs blocking work (encoding, search) on at most ``concurrency`` threads, within a deadline.
+
+    A Python thread cannot be killed, so a request past its deadline is answered 503 while
+    its work finishes in the background. That work keeps its thread: the pool has exactly
+    ``concurrency`` threads, so abandoned work still counts against the limit (with
+    ``anyio.to_thread``'s ``abandon_on_cancel`` it did not: slow questions piled up threads
+    and memory past the limit). Work still queued at its deadline is dropped unstarted.
+    """
 
     def __init__(self, concurrency: int, timeout_s: float) -> None:
-        self.limiter = anyio.CapacityLimiter(concurrency)
+        self.concurrency = concurrency
         self.timeout_s = timeout_s
+        self._pool: ThreadPoolExecutor | None = None
 
     async def run(self, func: Callable[[], T]) -> T:
-        """``func()`` in a worker thread; :class:`DeadlineExceededError` past the deadline."""
+        """``func()`` on a pool thread; :class:`DeadlineExceededError` past the deadline."""
+        if self._pool is None:  # made on first use, so a closed worker (app restarted) works again
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="tanya-worker")
+        future = self._pool.submit(func)
         try:
             with anyio.fail_after(self.timeout_s):
-                # The thread cannot be killed; on timeout the request is answered and the
-                # thread's result is dropped when it finishes.
-                return await to_thread.run_sync(func, limiter=self.limiter, abandon_on_cancel=True)
+                # The app runs on asyncio (uvicorn, TestClient); cancelling this wait leaves the thread running.
+                return await asyncio.wrap_future(future)
         except TimeoutError:
+            future.cancel()  # only succeeds if it never started: then it never runs
             raise DeadlineExceededError(
                 f"the answer took longer than {self.timeout_s:g} s; try again or ask a shorter question"
             ) from None
+
+    def close(self) -> None:
+        """Stop taking work; queued work is dropped, running work finishes on its own."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

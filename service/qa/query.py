@@ -20,7 +20,7 @@ from indexer.errors import InvalidQueryError
 from indexer.language import Lang, detect_language
 from indexer.lexical import Analyzer
 from service.qa.answer_types import AnswerType, expected_type, measured_words
-from service.qa.types import MAX_QUESTION_CHARS, MODES, TOP_K_MAX, TOP_K_MIN, Mode
+from service.qa.types import MAX_QUESTION_CHARS, MAX_QUESTION_TOKENS, MODES, TOP_K_MAX, TOP_K_MIN, Mode
 
 
 def clean_question(question: object) -> str:
@@ -99,9 +99,23 @@ class QueryAnalyser:
         words = [w for w in self.analyzer.words(text) if w not in self.analyzer.stopwords]
         return tuple((w, frozenset(self.analyzer.stems(w))) for w in dict.fromkeys(words))
 
+    def check_cost(self, text: str) -> None:
+        """:class:`InvalidQueryError` when ``text`` is more than :data:`MAX_QUESTION_TOKENS` for any encoder.
+
+        Checked in every mode, so whether a question is accepted does not depend on the mode.
+        """
+        for embedder in self.embedders:
+            tokens = embedder.query_tokens(text)
+            if tokens is not None and tokens > MAX_QUESTION_TOKENS:
+                raise InvalidQueryError(
+                    f"the question is too long: {tokens:,} tokens for the {embedder.id} encoder, "
+                    f"at most {MAX_QUESTION_TOKENS}; ask it in fewer words"
+                )
+
     def analyse(self, question: str, mode: Mode) -> Query:
         """Check ``question`` and analyse it for ``mode`` (encoding it once per dense encoder)."""
         text = clean_question(question)
+        self.check_cost(text)
         kind = expected_type(text)
         measured: list[str] = []
         if kind in (AnswerType.COUNT, AnswerType.DURATION):

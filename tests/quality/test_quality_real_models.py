@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from indexer.embedders import load_embedders
+from indexer.errors import InvalidQueryError
 from service.config import Settings
 from service.qa.answer_types import expected_type
 from service.qa.engine import Engine, load_reranker
@@ -137,3 +138,13 @@ def test_real_index_reuse_embeds_nothing(engine: Engine, settings: Settings, tmp
     shutil.copytree(CORPUS_DIR, corpus)
     report = run_build([corpus], settings, engine.embedders)
     assert report.changed is False and report.texts_embedded == 0
+
+
+@pytest.mark.parametrize("costly", ["日本" * 300, "a\u0301" * 300, "a!" * 300, "😀a" * 300])
+def test_questions_that_cost_the_real_encoder_too_much_are_refused(engine: Engine, costly: str) -> None:
+    """Issue 10, defect 2: 600 characters of these were hundreds of E5 tokens (seconds of encoding)."""
+    with pytest.raises(InvalidQueryError, match="tokens for the e5-small encoder"):
+        engine.ask(costly)
+    ordinary = "Apa saja syarat dan berapa lama kontrak program magang ke Jepang bagi pekerja Indonesia? " * 9
+    answer = engine.ask(ordinary.strip())  # 800 characters of ordinary Indonesian are well under the bound
+    assert len(ordinary) > 700 and answer.citations

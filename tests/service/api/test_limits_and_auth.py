@@ -254,6 +254,63 @@ def test_worker_deadline_unit() -> None:
         release.set()
 
 
+def test_abandoned_work_still_counts_against_the_concurrency_limit() -> None:
+    """Issue 10, defect 2: work past its deadline kept running outside the limit (threads 4 → 28)."""
+    import threading
+
+    release = threading.Event()
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def slow() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        release.wait(10)
+        with lock:
+            running -= 1
+
+    async def main() -> list[bool]:
+        worker = Worker(concurrency=2, timeout_s=0.05)
+        timed_out: list[bool] = []
+
+        async def one() -> None:
+            try:
+                await worker.run(slow)
+                timed_out.append(False)
+            except DeadlineExceededError:
+                timed_out.append(True)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(8):
+                group.start_soon(one)
+        # Every request was answered at its deadline, yet only two ever ran at once, and the
+        # six that never got a thread were dropped instead of running later.
+        release.set()
+        await anyio.sleep(0.2)
+        worker.close()
+        return timed_out
+
+    try:
+        assert anyio.run(main) == [True] * 8
+    finally:
+        release.set()
+    assert most == 2
+
+
+def test_a_question_over_the_token_bound_is_422_before_any_encoding(client: TestClient) -> None:
+    """Issue 10, defect 2: 1,000 characters of punctuation or accents cost seconds of encoding."""
+    costly = "a!" * 400  # 800 characters, 800 tokens
+    body = assert_problem(_ask(client, costly), 422)
+    assert "tokens" in body["detail"] and "256" in body["detail"]
+    assert_problem(client.get("/v1/search", params={"q": costly}), 422)
+    # An ordinary long question of the same length is still answered.
+    ordinary = ("Berapa lama kontrak magang di Jepang " * 25)[:800]
+    assert _ask(client, ordinary).status_code == 200
+
+
 def test_retry_after_is_an_integer_ceiling() -> None:
     # Sanity of the arithmetic the 429 header relies on (no float leaks into Retry-After).
     limiter = RateLimiter(per_minute=7)
