@@ -246,23 +246,15 @@ def serve(
 
     from service.api.app import create_app
     from service.api.logs import configure_json_logging
+    from service.api.server import server_config
 
     with domain_errors():
         settings = settings_for(index_dir)
-    http = settings.http
     configure_json_logging()
     # uvicorn finishes in-flight requests on SIGTERM, then re-raises the signal; make that
     # final delivery a normal exit (status 0) rather than death by signal.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
-        create_app(settings),
-        host=host or http.host,
-        port=port or http.port,
-        log_config=None,
-        access_log=False,  # the app logs every request itself, as JSON with its request id
-        timeout_graceful_shutdown=int(http.shutdown_grace_s),
-        proxy_headers=False,
-    )
+    uvicorn.Server(server_config(create_app(settings), settings.http, host, port)).run()
 
 
 def register_commands(cli: typer.Typer) -> None:

@@ -55,6 +55,10 @@ class HttpConfig:
     max_body_bytes: int = 16 * 1024
     reload_poll_s: float = 2.0
     shutdown_grace_s: float = 10.0
+    keep_alive_s: int = 5
+    request_read_timeout_s: float = 10.0
+    max_connections: int = 200
+    forwarded_allow_ips: tuple[str, ...] = ()
 
 
 class Settings(BaseSettings):
@@ -126,8 +130,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 1024, ge=256)
     reload_poll_s: float = Field(default=2.0, ge=0, description="How often to look for a new index; 0 = never")
     shutdown_grace_s: float = Field(default=10.0, ge=0)
+    keep_alive_s: int = Field(default=5, ge=1, description="Idle seconds a connection is kept open between requests")
+    request_read_timeout_s: float = Field(
+        default=10.0, gt=0, description="Seconds a client has to send a whole request (head and body)"
+    )
+    max_connections: int = Field(default=200, ge=0, description="Connections served at once, beyond which 503; 0 = no cap")
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Reverse proxies whose X-Forwarded-For is trusted for the client address"
+    )
 
-    @field_validator("corpus_paths", "embedders", "api_keys", "cors_origins", mode="before")
+    @field_validator("corpus_paths", "embedders", "api_keys", "cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _lists_from_env(cls, value: object) -> object:
         return _split_list(value)
@@ -212,6 +224,10 @@ class Settings(BaseSettings):
             max_body_bytes=self.max_body_bytes,
             reload_poll_s=self.reload_poll_s,
             shutdown_grace_s=self.shutdown_grace_s,
+            keep_alive_s=self.keep_alive_s,
+            request_read_timeout_s=self.request_read_timeout_s,
+            max_connections=self.max_connections,
+            forwarded_allow_ips=tuple(self.forwarded_allow_ips),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -75,8 +76,9 @@ def _wait_ready(server: Server) -> None:
     pytest.fail(f"the server was not ready within {START_TIMEOUT_S} s (last: {last}); stderr:\n{server.stderr()}")
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+@contextlib.contextmanager
+def start_server(tmp_path: Path, **settings: str) -> Iterator[Server]:
+    """``tanya serve`` over the fake-embedder index, with extra ``TANYA_*`` settings; killed at the end."""
     index_dir = tmp_path / "index"
     build_into(index_dir)
     port = _free_port()
@@ -90,6 +92,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
             "TANYA_RELOAD_POLL_S": "0",
             "PYTHONPATH": os.pathsep.join(p for p in [str(REPO_ROOT), env.get("PYTHONPATH", "")] if p),
             "PYTHONUNBUFFERED": "1",
+            **{f"TANYA_{key.upper()}": value for key, value in settings.items()},
         }
     )
     stderr_path = tmp_path / "server.stderr"
@@ -110,6 +113,12 @@ def server(tmp_path: Path) -> Iterator[Server]:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=STOP_TIMEOUT_S)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with start_server(tmp_path) as handle:
+        yield handle
 
 
 def _graceful(server: Server) -> int:
@@ -156,3 +165,63 @@ def test_real_server_answers_logs_json_and_shuts_down_on_sigterm(server: Server)
 def test_real_server_exits_0_on_sigterm(server: Server) -> None:
     assert httpx.get(server.base_url + "/healthz", timeout=5.0).status_code == 200
     assert _graceful(server) == 0
+
+
+# --- slow and idle clients (issue 10, defect 3) ------------------------------------------------------------
+def _connect(server: Server) -> socket.socket:
+    host, port = server.base_url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=STOP_TIMEOUT_S)
+    return sock
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closes ``sock`` (reads EOF) before STOP_TIMEOUT_S; a reset counts as closed."""
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_silent_and_trickling_clients_are_disconnected(tmp_path: Path) -> None:
+    """A connection that sent nothing, or one byte every so often, was held open forever."""
+    with start_server(tmp_path, request_read_timeout_s="1") as server:
+        silent = _connect(server)
+        trickling = _connect(server)
+        head = b"POST /v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sent = 0
+        closed = False
+        try:
+            for byte in head:  # one byte every 0.25 s: the whole head would take 18 s
+                trickling.sendall(bytes([byte]))
+                sent += 1
+                time.sleep(0.25)
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+        assert closed or _closed_by_server(trickling), "the trickling client was never disconnected"
+        assert sent < len(head)
+        assert _closed_by_server(silent), "the silent client was never disconnected"
+        # A body that never finishes is bounded the same way.
+        slow_body = _connect(server)
+        slow_body.sendall(head + b"Content-Length: 100\r\n\r\n" + b'{"question": ')
+        assert _closed_by_server(slow_body)
+        # Ordinary clients are unaffected.
+        assert httpx.post(server.base_url + "/v1/ask", json={"question": QUESTION_EN}, timeout=10).status_code == 200
+        for sock in (silent, trickling, slow_body):
+            sock.close()
+
+
+def test_idle_sockets_cannot_take_the_service_down(tmp_path: Path) -> None:
+    """130 idle sockets made /healthz time out; now past TANYA_MAX_CONNECTIONS new requests get a quick 503,
+    and the idle ones are dropped at the read deadline."""
+    with start_server(tmp_path, request_read_timeout_s="1", max_connections="8") as server:
+        idle = [_connect(server) for _ in range(12)]
+        try:
+            over = httpx.get(server.base_url + "/healthz", timeout=STOP_TIMEOUT_S)
+            assert over.status_code == 503
+            assert all(_closed_by_server(sock) for sock in idle)
+            assert httpx.get(server.base_url + "/healthz", timeout=STOP_TIMEOUT_S).status_code == 200
+        finally:
+            for sock in idle:
+                sock.close()
