@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -124,9 +125,25 @@ def discover(paths: Iterable[Path]) -> Iterator[tuple[Path, Path, bool]]:
         if not given.is_dir():
             log.warning("skipping %s: no such file or directory", given)
             continue
-        for path in sorted(given.rglob("*")):
+        for path in _walk(given):
             if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in SUPPORTED_SUFFIXES:
                 yield path, given, True
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Every file under ``folder`` in sorted order, links to folders not followed.
+
+    ``Path.rglob`` passes over a folder it may not read in silence; a folder of documents that
+    vanishes from the index without a word is a support ticket, so each one is warned about.
+    """
+
+    def unreadable(error: OSError) -> None:
+        log.warning("skipping folder %s: cannot be read (%s)", error.filename, error.strerror or error)
+
+    found = []
+    for parent, _dirs, files in os.walk(folder, onerror=unreadable):
+        found.extend(Path(parent, name) for name in files)
+    return sorted(found)
 
 
 def outside_folder(path: Path, folder: Path) -> bool:

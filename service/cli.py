@@ -76,6 +76,16 @@ def configure_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
+def json_logging() -> None:
+    """For ``tanya serve``: logs only as JSON lines, so a log collector never meets a plain ``warning:`` line."""
+    from service.api.logs import configure_json_logging
+
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _OneLineHandler)]:
+        root.removeHandler(handler)
+    configure_json_logging()
+
+
 def settings_for(index_dir: Path | None = None) -> Settings:
     """The settings of one command (``--index-dir`` wins over ``TANYA_INDEX_DIR``)."""
     return load_settings(index_dir=index_dir)
@@ -245,12 +255,11 @@ def serve(
     import uvicorn
 
     from service.api.app import create_app
-    from service.api.logs import configure_json_logging
     from service.api.server import server_config
 
     with domain_errors():
         settings = settings_for(index_dir)
-    configure_json_logging()
+    json_logging()
     # uvicorn finishes in-flight requests on SIGTERM, then re-raises the signal; make that
     # final delivery a normal exit (status 0) rather than death by signal.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -20,6 +20,23 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def _check_offsets(index_dir: Path, documents: dict[str, Document], spans: list[Chunk | Sentence]) -> None:
+    """Refuse a build whose chunks or sentences point outside their documents.
+
+    Every citation is ``document_text[start:end]``; an offset past the end (a hand-edited or
+    half-written file) would serve a truncated or empty "quotation", so the build is refused.
+    """
+    for span in spans:
+        document = documents.get(span.doc_id)
+        kind = type(span).__name__.lower()
+        if document is None:
+            raise IndexCorruptError(f"index at {index_dir}: a {kind} of {span.doc_id!r} names no document")
+        if not 0 <= span.start <= span.end <= len(document.text):
+            raise IndexCorruptError(
+                f"index at {index_dir}: {kind} {span.ordinal} of {span.doc_id!r} spans {span.start}-{span.end}, "
+                f"outside its document ({len(document.text)} characters)"
+            )
+
 
 def load_index(
     index_dir: Path, embedders: list[EmbedderInfo] | None = None, chunker: ChunkerConfig | None = None
@@ -51,6 +68,7 @@ def load_index(
     for info in infos:
         if len(chunk_vectors[info.id]) != len(chunks) or len(sentence_vectors[info.id]) != len(sentences):
             raise IndexCorruptError(f"index at {index_dir}: {info.id} vectors do not match the chunk records")
+    _check_offsets(index_dir, documents, [*chunks, *sentences])
     return IndexData(
         documents=documents,
         chunks=chunks,

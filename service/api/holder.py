@@ -73,12 +73,14 @@ class EngineHolder:
                 engine.warm_up()
             except Exception as exc:  # any failure must leave the current engine serving
                 detail = exc.detail if isinstance(exc, TanyaError) else f"{type(exc).__name__}: {exc}"
-                self.last_reload_error = detail
-                if self.engine is None:
-                    self.error = detail
                 log.warning("index not (re)loaded: %s", detail, exc_info=not isinstance(exc, TanyaError))
+                # What clients see: the kind of failure, not paths or library internals (those are logged).
+                public = f"{exc.title if isinstance(exc, TanyaError) else 'Internal error'}; details in the service log"
+                self.last_reload_error = public
+                if self.engine is None:
+                    self.error = public
                 self._target = target  # do not retry the same broken build on every poll
-                return ReloadResult(False, previous, previous, detail)
+                return ReloadResult(False, previous, previous, public)
             self.engine = engine  # the atomic switch: one reference assignment
             self.error = None
             self.last_reload_error = None

@@ -410,3 +410,27 @@ def test_a_bad_sidecar_field_is_dropped_with_a_warning_naming_it(
     if "title" in sidecar:
         assert doc.title == "Kept"
     json.dumps(doc.to_record())  # what the index stores and the API serves
+
+
+def test_an_unreadable_folder_is_skipped_with_a_warning_naming_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10, small item: a folder that could not be read vanished from the index without a word."""
+    import os
+
+    (tmp_path / "good.txt").write_text("Readable.", encoding="utf-8")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "inside.txt").write_text("Never read.", encoding="utf-8")
+    real_scandir = os.scandir
+
+    def scandir(path: object = ".") -> object:  # chmod 000 does not stop root (CI runs as root)
+        if Path(str(path)) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        docs, _ = _load([tmp_path])
+    assert [d.doc_id for d in docs] == ["good"]
+    assert [m for m in _skip_warnings(caplog) if "locked" in m and "Permission denied" in m]

@@ -116,6 +116,22 @@ def test_damaged_index_raises_corrupt(corpus_copy, fake_settings, fake_embedder,
         load_index(fake_settings.index_dir)
 
 
+@pytest.mark.parametrize("field", ["end", "start", "doc_id"])
+@pytest.mark.parametrize("records", ["chunks.jsonl", "sentences.jsonl"])
+def test_offsets_outside_their_document_are_refused_at_load(
+    corpus_copy, fake_settings, fake_embedder, build, records: str, field: str
+) -> None:
+    """Issue 10, small item: a chunk ending past its document loaded, and cited a cut-off "quotation"."""
+    build([corpus_copy], fake_settings, [fake_embedder])
+    path = fake_settings.index_dir.resolve() / records
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    length = len(load_index(fake_settings.index_dir).documents[rows[-1]["doc_id"]].text)
+    rows[-1][field] = {"end": length + 1, "start": -1, "doc_id": "no-such-document"}[field]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match="outside its document|names no document"):
+        load_index(fake_settings.index_dir)
+
+
 def test_unparseable_manifest_raises_corrupt(corpus_copy, fake_settings, fake_embedder, build) -> None:
     build([corpus_copy], fake_settings, [fake_embedder])
     (fake_settings.index_dir / "manifest.json").write_text("{broken")

@@ -41,6 +41,9 @@ def test_app_starts_without_an_index_and_becomes_ready_after_a_build(
     assert not_ready.json()["status"] == "not ready" and not_ready.json()["detail"]
     body = assert_problem(_ask(client), 503, "Service not ready")
     assert "tanya index" in body["detail"]
+    # Issue 10: paths and library internals stay in the log, not in what anyone can read.
+    for public in (not_ready.text, body["detail"], client.post("/v1/admin/reload").text):
+        assert str(tmp_path) not in public and "Errno" not in public and "Index not found" in public, public
     assert_problem(client.get("/v1/search", params={"q": "visa"}), 503)
     assert_problem(client.get("/v1/documents"), 503)
     assert_problem(client.get(f"/v1/documents/{METI}"), 503)

@@ -47,7 +47,7 @@ def test_watcher_skips_a_broken_build_once_and_recovers(
     _break_missing_chunks(index_dir, corpus_copy)
     _wait_for(lambda: _readyz(client)["detail"] is not None, "the watcher trying the broken build")
     ready = _readyz(client)
-    assert ready["index_build"] == build_a and "incomplete or damaged" in ready["detail"]
+    assert ready["index_build"] == build_a and "Index unreadable" in ready["detail"]
     assert client.post("/v1/ask", json={"question": NEW_QUESTION}).status_code == 200
 
     build_c = build_into(index_dir, corpus_copy).build_id

@@ -7,6 +7,8 @@ separately and ``result.output`` interleaves both.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -277,3 +279,25 @@ def test_no_arguments_shows_help(runner: CliRunner) -> None:
     result = runner.invoke(app, [])
     assert result.exit_code in (0, 2)
     assert "index" in result.output and "ask" in result.output
+
+
+# --- serve's log stream (issue 10, small item) ------------------------------------------------------------
+@pytest.fixture
+def root_handlers() -> Iterator[None]:
+    """The root logger's handlers and level as they were, restored after the test."""
+    root = logging.getLogger()
+    saved, level = list(root.handlers), root.level
+    yield
+    root.handlers[:], root.level = saved, level
+
+
+def test_serve_logs_warnings_only_as_json(root_handlers: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """``tanya serve`` wrote plain ``warning:`` lines (the CLI's handler) into its JSON log stream."""
+    from service.cli import configure_logging, json_logging
+
+    configure_logging()  # what every command does first
+    json_logging()  # what serve does next
+    logging.getLogger("tanya.service").warning("index not (re)loaded: %s", "Index unreadable")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert json.loads(lines[0])["msg"] == "index not (re)loaded: Index unreadable"
