@@ -128,7 +128,7 @@ def test_offsets_outside_their_document_are_refused_at_load(
     length = len(load_index(fake_settings.index_dir).documents[rows[-1]["doc_id"]].text)
     rows[-1][field] = {"end": length + 1, "start": -1, "doc_id": "no-such-document"}[field]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    with pytest.raises(IndexCorruptError, match="outside its document|names no document"):
+    with pytest.raises(IndexCorruptError, match=r"outside its document|names no document"):
         load_index(fake_settings.index_dir)
 
 
