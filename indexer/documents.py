@@ -140,7 +140,7 @@ def _walk(folder: Path) -> list[Path]:
     def unreadable(error: OSError) -> None:
         log.warning("skipping folder %s: cannot be read (%s)", error.filename, error.strerror or error)
 
-    found = []
+    found: list[Path] = []
     for parent, _dirs, files in os.walk(folder, onerror=unreadable):
         found.extend(Path(parent, name) for name in files)
     return sorted(found)
