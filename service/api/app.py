@@ -22,6 +22,7 @@ from service.api.holder import EngineHolder
 from service.api.limits import RateLimiter, Worker
 from service.api.metrics import Metrics
 from service.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from service.api.openapi import install_docs, install_openapi
 from service.api.problems import install_error_handlers
 from service.api.routes import STATIC_DIR, api, open_router
 from service.config import Settings
@@ -77,12 +78,18 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Cited answers about Indonesian workers going to Japan (Tokutei Ginou, magang, METI internships)",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs is served from local files (install_docs); ReDoc would load from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.services = services
     install_error_handlers(app)
     app.include_router(open_router)
     app.include_router(api)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_docs(app)
+    install_openapi(app, keys_required=bool(http.api_keys))
     # Starlette wraps in reverse order of adding: RequestContext (outermost) → CORS → BodyLimit,
     # so a 413 still carries CORS headers and every response gets a request id.
     app.add_middleware(BodyLimitMiddleware, max_bytes=http.max_body_bytes)

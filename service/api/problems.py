@@ -157,7 +157,9 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
             for e in exc.errors()
         ]
-        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request", "type": ""}
+        if first["type"] == "json_invalid":  # its "loc" is a character offset, not a field
+            return problem(422, "Invalid request", "the body is not valid JSON", request, errors=errors)
         where = ".".join(p for p in first["loc"] if p != "body") or "request"
         return problem(422, "Invalid request", f"{where}: {first['msg']}", request, errors=errors)
 

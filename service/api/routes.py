@@ -74,7 +74,10 @@ def readyz_head(services: ServicesDep) -> Response:
     return Response(status_code=200 if services.holder.engine is not None else 503)
 
 
-@open_router.get("/metrics", tags=["health"], response_class=Response)
+@open_router.get(
+    "/metrics", tags=["health"], response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+)
 def metrics(services: ServicesDep) -> Response:
     """Prometheus metrics."""
     services.metrics.observe_index(services.holder.engine)

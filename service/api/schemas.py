@@ -20,7 +20,10 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(
-        description=f"1-{MAX_QUESTION_CHARS:,} characters after stripping", examples=["Who selects Tokutei Ginou workers?"]
+        description=f"1-{MAX_QUESTION_CHARS:,} characters after stripping, with at least one letter or digit",
+        examples=["Who selects Tokutei Ginou workers?"],
+        # Documented, not enforced here: clean_question() checks the stripped text (so do not count spaces).
+        json_schema_extra={"minLength": 1, "maxLength": MAX_QUESTION_CHARS},
     )
     top_k: int | None = Field(
         default=None, ge=TOP_K_MIN, le=TOP_K_MAX, description=f"Passages to retrieve ({TOP_K_MIN}-{TOP_K_MAX})"
