@@ -49,12 +49,24 @@ def get_engine(services: ServicesDep) -> Engine:
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def presented_key(request: Request) -> str | None:
-    """The API key from ``Authorization: Bearer`` or ``X-API-Key``."""
-    auth = request.headers.get("authorization", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip()
-    return request.headers.get("x-api-key")
+def presented_keys(request: Request) -> list[str]:
+    """Every credential the request presents: ``Authorization`` (whole, unless it is ``Bearer <key>``) and ``X-API-Key``."""
+    keys = []
+    auth = request.headers.get("authorization")
+    if auth is not None:
+        keys.append(auth[7:].strip() if auth[:7].lower() == "bearer " else auth)
+    api_key = request.headers.get("x-api-key")
+    if api_key is not None:
+        keys.append(api_key)
+    return keys
+
+
+def _valid(given: bytes, keys: tuple[str, ...]) -> bool:
+    # Compare against every key so the time taken does not reveal which (if any) matched.
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(given, key.encode())
+    return matched
 
 
 def client_address(request: Request) -> str:
@@ -77,19 +89,17 @@ def require_api_key(request: Request, services: ServicesDep) -> None:
         raise RateLimitedError(
             f"too many failed API key attempts from this address; retry in {retry_after} s", retry_after
         )
-    given = presented_key(request)
+    given = presented_keys(request)
     if not given:
         services.auth_failures.check(address)
         raise UnauthorizedError("an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key'")
-    given_bytes = given.encode("utf-8", "surrogateescape")
-    # Compare against every key so the time taken does not reveal which (if any) matched.
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(given_bytes, key.encode())
-    if not matched:
+    # Every credential presented must be valid: a wrong Authorization header next to a good
+    # X-API-Key is a client error (or a probe), not a request to pick the one that works.
+    encoded = [key.encode("utf-8", "surrogateescape") for key in given]
+    if not all([_valid(key, keys) for key in encoded]):  # a list: every key compared, whatever fails first
         services.auth_failures.check(address)
         raise UnauthorizedError("the API key is not valid")
-    request.state.client_id = "key:" + hmac.new(b"tanya", given_bytes, "sha256").hexdigest()[:16]
+    request.state.client_id = "key:" + hmac.new(b"tanya", encoded[0], "sha256").hexdigest()[:16]
 
 
 def rate_limit(request: Request, services: ServicesDep) -> None:

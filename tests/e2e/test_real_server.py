@@ -225,3 +225,26 @@ def test_idle_sockets_cannot_take_the_service_down(tmp_path: Path) -> None:
         finally:
             for sock in idle:
                 sock.close()
+
+
+# --- the contract, fuzzed (issue 10; `make stress` runs the same with ≥1,000 cases per configuration) ------------
+#: Schemathesis checks, all but "positive data acceptance": the API refuses some schema-valid
+#: questions on purpose ("???" has no words; 256 encoder tokens at most), which JSON Schema cannot say.
+SCHEMA_CHECKS = ["--checks", "all", "--exclude-checks", "positive_data_acceptance"]
+
+
+@pytest.mark.parametrize("keys", [False, True], ids=["open", "with-api-key"])
+def test_schemathesis_finds_no_server_error_or_contract_violation(tmp_path: Path, keys: bool) -> None:
+    st = Path(sys.executable).with_name("st")
+    if not st.exists():
+        pytest.skip("schemathesis is not installed (pip install -e '.[dev]')")
+    settings = {"api_keys": "ci-key", "auth_failures_per_minute": "0"} if keys else {}
+    with start_server(tmp_path, **settings) as server:
+        run = subprocess.run(
+            [str(st), "run", f"{server.base_url}/openapi.json", *SCHEMA_CHECKS, "--max-examples", "15",
+             "--workers", "2", "--suppress-health-check", "all", "--seed", "13", "--phases", "examples,coverage,fuzzing",
+             *(["-H", "X-API-Key: ci-key"] if keys else [])],
+            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        )
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "No issues found" in run.stdout

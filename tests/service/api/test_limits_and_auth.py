@@ -148,6 +148,19 @@ def test_failed_api_keys_are_limited_per_address(client_factory: ClientFactory) 
     assert client.get("/healthz").status_code == 200
 
 
+def test_a_wrong_credential_next_to_a_right_one_is_401(client_factory: ClientFactory) -> None:
+    """Found by Schemathesis: ``Authorization: <garbage>`` with a valid ``X-API-Key`` was accepted."""
+    client = client_factory(api_keys=["right-key"])
+    for headers in (
+        {"Authorization": "Basic cmlnaHQta2V5", "X-API-Key": "right-key"},
+        {"Authorization": "Bearer wrong", "X-API-Key": "right-key"},
+        {"Authorization": "Bearer right-key", "X-API-Key": "wrong"},
+    ):
+        assert_problem(_ask(client, headers=headers), 401)
+    both = {"Authorization": "Bearer right-key", "X-API-Key": "right-key"}
+    assert _ask(client, headers=both).status_code == 200
+
+
 def test_successful_keys_spend_no_failure_budget(client_factory: ClientFactory) -> None:
     client = client_factory(api_keys=["right-key"], auth_failures_per_minute=2)
     assert all(_ask(client, headers={"X-API-Key": "right-key"}).status_code == 200 for _ in range(6))
