@@ -47,6 +47,8 @@ TopKOption = Annotated[
 ]
 ModeOption = Annotated[str | None, typer.Option("--mode", "-m", help="hybrid (default), dense or lexical.")]
 
+#: Exit status of ``tanya index`` when the index was written without some files (each warned about).
+EXIT_PARTIAL = 3
 #: Exit status of a domain error, by class (the most specific entry in the MRO wins). Every
 #: error is a failure of the command, not of its usage (2), so all exit 1, as documented.
 EXIT_CODES: dict[type[TanyaError], int] = {TanyaError: 1}
@@ -155,6 +157,8 @@ def index(
         emit_json({**dataclasses.asdict(report), "summary": report.summary})
     else:
         typer.echo(report.summary)
+    if report.skipped:
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 def _engine(index_dir: Path | None) -> Engine:

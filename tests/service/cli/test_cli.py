@@ -62,7 +62,7 @@ def test_index_dir_option_overrides_the_environment(runner: CliRunner, cli_env: 
 def test_index_warns_about_skipped_files_on_stderr(runner: CliRunner, cli_env: Path, corpus_copy: Path) -> None:
     (corpus_copy / "broken.txt").write_bytes(b"\x00\x01binary")
     result = runner.invoke(app, ["index", str(corpus_copy), "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # written, but not every file: a script must notice
     report = json.loads(result.stdout)
     assert [Path(s["path"]).name for s in report["skipped"]] == ["broken.txt"]
     assert any(line.startswith("warning:") and "broken.txt" in line for line in result.stderr.splitlines())
