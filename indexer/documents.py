@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -113,10 +113,14 @@ def _relative(path: Path, root: Path) -> Path:
         return Path(path.name)
 
 
-def discover(paths: Iterable[Path]) -> Iterator[tuple[Path, Path, bool]]:
+def discover(
+    paths: Iterable[Path], unreadable: Callable[[Path, str], None] | None = None
+) -> Iterator[tuple[Path, Path, bool]]:
     """Yield ``(file, root, found_in_folder)`` for every supported file under ``paths``, in a stable order.
 
-    ``found_in_folder`` is false for a file named directly (its root is its parent).
+    ``found_in_folder`` is false for a file named directly (its root is its parent). A link
+    to nothing is yielded too, so that reading it fails with a warning instead of silence.
+    ``unreadable(folder, reason)`` hears of each folder that could not be listed (default: a warning).
     """
     for given in paths:
         if given.is_file():
@@ -125,23 +129,31 @@ def discover(paths: Iterable[Path]) -> Iterator[tuple[Path, Path, bool]]:
         if not given.is_dir():
             log.warning("skipping %s: no such file or directory", given)
             continue
-        for path in _walk(given):
-            if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in SUPPORTED_SUFFIXES:
+        for path in _walk(given, unreadable or _warn_unreadable):
+            if (
+                (path.is_file() or path.is_symlink())
+                and not path.name.startswith(".")
+                and path.suffix.lower() in SUPPORTED_SUFFIXES
+            ):
                 yield path, given, True
 
 
-def _walk(folder: Path) -> list[Path]:
+def _warn_unreadable(folder: Path, reason: str) -> None:
+    log.warning("skipping folder %s: %s", folder, reason)
+
+
+def _walk(folder: Path, unreadable: Callable[[Path, str], None]) -> list[Path]:
     """Every file under ``folder`` in sorted order, links to folders not followed.
 
     ``Path.rglob`` passes over a folder it may not read in silence; a folder of documents that
     vanishes from the index without a word is a support ticket, so each one is warned about.
     """
 
-    def unreadable(error: OSError) -> None:
-        log.warning("skipping folder %s: cannot be read (%s)", error.filename, error.strerror or error)
+    def failed(error: OSError) -> None:
+        unreadable(Path(error.filename), f"cannot be read ({error.strerror or error})")
 
     found: list[Path] = []
-    for parent, _dirs, files in os.walk(folder, onerror=unreadable):
+    for parent, _dirs, files in os.walk(folder, onerror=failed):
         found.extend(Path(parent, name) for name in files)
     return sorted(found)
 
@@ -330,7 +342,10 @@ def load_documents(paths: Iterable[Path], max_bytes: int, follow_symlinks: bool 
     """
     loaded = LoadedDocuments([], [])
     seen: dict[str, str] = {}
-    for path, root, in_folder in discover(paths):
+    def unreadable(folder: Path, reason: str) -> None:
+        _skip(loaded, folder, f"folder {reason}")
+
+    for path, root, in_folder in discover(paths, unreadable):
         if in_folder and not follow_symlinks and outside_folder(path, root):
             reason = f"a link to a file outside {root} (set TANYA_FOLLOW_SYMLINKS=true to index such files)"
             _skip(loaded, path, reason)

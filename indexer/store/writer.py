@@ -4,15 +4,22 @@ A new build is written completely under ``<index_dir>.builds/<build_id>.partial`
 to its final name once its manifest is in, and ``index_dir`` (a symbolic link) is swapped
 with one atomic ``rename``: readers see either the old index or the new one, never a mix,
 and an interrupted run leaves the previous index in place.
+
+Writers take an exclusive lock on ``<index_dir>.builds/.lock`` (released by the kernel even
+when the process is killed with SIGKILL), so a writer holding it knows that any
+``.partial`` folder or half-made link it finds is debris from a run that died, and removes it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,13 +35,39 @@ def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-
 def write_index(index_dir: Path, data: IndexData) -> Path:
     """Write ``data`` as a new build and atomically make ``index_dir`` point at it."""
-    import faiss
-
     builds = builds_dir(index_dir)
     builds.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(builds):
+        _remove_debris(builds, index_dir)
+        final = _write_build(builds, index_dir, data)
+    data.path = final
+    return final
+
+
+@contextlib.contextmanager
+def _writer_lock(builds: Path) -> Iterator[None]:
+    """One writer at a time per index (a second waits); the kernel drops the lock if the holder dies."""
+    with open(builds / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_debris(builds: Path, index_dir: Path) -> None:
+    """Partial builds and temporary links of runs that died (only called with the writer lock held)."""
+    for partial in builds.glob("*.partial"):
+        shutil.rmtree(partial, ignore_errors=True)
+    for link in index_dir.parent.glob(f".{index_dir.name}.link-*"):
+        link.unlink(missing_ok=True)
+
+
+def _write_build(builds: Path, index_dir: Path, data: IndexData) -> Path:
+    import faiss
+
     build_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
     partial = builds / f"{build_id}.partial"
     partial.mkdir()
@@ -63,7 +96,6 @@ def write_index(index_dir: Path, data: IndexData) -> Path:
     _swap_link(index_dir, final)
     _prune(builds, keep=final)
     data.manifest = manifest
-    data.path = final
     return final
 
 
@@ -78,7 +110,7 @@ def _swap_link(index_dir: Path, target: Path) -> None:
 
 
 def _prune(builds: Path, keep: Path) -> None:
-    """Delete all but the newest ``KEEP_BUILDS`` complete builds, and stale partial ones."""
+    """Delete all but the newest ``KEEP_BUILDS`` complete builds (partial ones went in :func:`_remove_debris`)."""
     # Newest last by modification time: names made within one second differ only by a random suffix.
     complete = sorted(
         (p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(".partial")),
@@ -87,6 +119,3 @@ def _prune(builds: Path, keep: Path) -> None:
     for old in complete[:-KEEP_BUILDS]:
         if old != keep:
             shutil.rmtree(old, ignore_errors=True)
-    for partial in builds.glob("*.partial"):
-        if time.time() - partial.stat().st_mtime > 3600:
-            shutil.rmtree(partial, ignore_errors=True)

@@ -51,6 +51,25 @@ def test_failing_index_write_leaves_previous_index(corpus_copy, fake_settings, f
     assert "new" not in Engine.load(fake_settings.engine, [fake_embedder]).index.documents
 
 
+def test_the_next_run_removes_what_a_killed_run_left(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    """Issue 10 (kill -9 during indexing): a fresh ``.partial`` build and a half-made link stayed for an hour."""
+    build([corpus_copy], fake_settings, [fake_embedder])
+    index_dir = fake_settings.index_dir
+    builds = index_dir.parent / f"{index_dir.name}.builds"
+    debris = builds / "20990101T000000-deadbeef.partial"  # what SIGKILL mid-write leaves
+    (debris / "dense").mkdir(parents=True)
+    (debris / "documents.jsonl").write_text("{}\n")
+    stale_link = index_dir.parent / f".{index_dir.name}.link-0badf00d"
+    os.symlink("nowhere", stale_link)
+    before = _snapshot(index_dir)
+    assert _same(before, _snapshot(index_dir)) and load_index(index_dir)  # the old build still loads
+    (corpus_copy / "new.txt").write_text("A brand new document about Japan internships.")
+    build([corpus_copy], fake_settings, [fake_embedder])
+    assert not debris.exists() and not os.path.lexists(stale_link)
+    assert not [p for p in _builds(index_dir) if p.name.endswith(".partial")]
+    assert "new" in load_index(index_dir).documents
+
+
 def test_no_documents_raises_and_leaves_index(tmp_path, corpus_copy, fake_settings, fake_embedder, build) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

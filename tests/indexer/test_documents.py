@@ -431,6 +431,17 @@ def test_an_unreadable_folder_is_skipped_with_a_warning_naming_it(
 
     monkeypatch.setattr(os, "scandir", scandir)
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        docs, _ = _load([tmp_path])
+        docs, skipped = _load([tmp_path])
     assert [d.doc_id for d in docs] == ["good"]
     assert [m for m in _skip_warnings(caplog) if "locked" in m and "Permission denied" in m]
+    assert [Path(s.path).name for s in skipped] == ["locked"]  # so the exit status says so too
+
+
+def test_a_link_to_nothing_is_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "good.txt").write_text("Readable.", encoding="utf-8")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "deleted.txt")
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        docs, skipped = _load([tmp_path])
+    assert [d.doc_id for d in docs] == ["good"]
+    assert [Path(s.path).name for s in skipped] == ["gone.txt"]
+    assert any("gone.txt" in m for m in _skip_warnings(caplog))

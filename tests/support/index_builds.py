@@ -39,7 +39,7 @@ class FailingEmbedder(FakeEmbedder):
 
 
 def builds(index_dir: Path) -> list[Path]:
-    return sorted(p for p in (index_dir.parent / f"{index_dir.name}.builds").iterdir())
+    return sorted(p for p in (index_dir.parent / f"{index_dir.name}.builds").iterdir() if p.name != ".lock")
 
 
 def snapshot(index_dir: Path) -> dict[str, object]:
