@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install index serve test test-fast lint typecheck eval eval-beir eval-qa train-reranker bench clean browser
+.PHONY: install index serve test test-fast lint typecheck eval eval-beir eval-qa train-reranker bench stress clean browser
 
 # torch first, pinned to the CPU wheel available offline (see DEVELOPERS.md); then the project.
 $(STAMP): pyproject.toml
@@ -72,6 +72,11 @@ train-reranker: install
 
 bench: install
 	$(BIN)/python bench/bench.py
+
+# Hostile input, kill -9 during indexing, a 5-minute 32-client soak, a folder of bad documents
+# (about 12 minutes on 2 cores; loopback only). Figures in bench/results/stress.md; exit 1 if any part fails.
+stress: install
+	$(BIN)/python bench/stress.py
 
 clean:
 	rm -rf var eval/out .pytest_cache .mypy_cache .ruff_cache

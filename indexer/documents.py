@@ -288,7 +288,8 @@ def read_document(path: Path, root: Path, max_bytes: int) -> Document:
             text = _decode(raw, path)
             fmt = "md" if suffix in (".md", ".markdown") else "txt"
     if not text.strip():
-        raise DocumentError("no text could be extracted")
+        hint = ": a PDF without a text layer (a scan?) needs OCR first" if fmt == "pdf" else ""
+        raise DocumentError("no text could be extracted" + hint)
     meta = _load_meta(path)
     lang = meta.get("languages", [None])[0] if meta.get("languages") else None
     detected = detect_language(text)
