@@ -169,7 +169,7 @@ def run_schema(work: Path, index_dir: Path, max_examples: int) -> dict[str, Any]
                 cwd=work, capture_output=True, text=True, timeout=3600,
             )
             cases = re.search(r"(\d+) generated", run.stdout)
-            failures = re.search(r"(\d+) unique failures", run.stdout)
+            failures = re.search(r"(\d+) unique failures?", run.stdout)
             runs[name] = {
                 "cases": int(cases.group(1)) if cases else 0,
                 "contract_violations": int(failures.group(1)) if failures else (0 if run.returncode == 0 else -1),

@@ -30,6 +30,14 @@ class AskRequest(BaseModel):
     )
     mode: Mode | None = Field(default=None, description="Retrieval mode (default: hybrid)")
 
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _json_integer(cls, value: object) -> object:
+        # JSON Schema's integer: 3 and 3.0, but not true or "3", which pydantic's lax mode would take.
+        if isinstance(value, bool | str):
+            raise ValueError("top_k must be a JSON integer")
+        return value
+
     @field_validator("question")
     @classmethod
     def _question(cls, value: str) -> str:

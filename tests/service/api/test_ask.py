@@ -89,6 +89,10 @@ def test_request_id_is_generated_and_an_incoming_one_is_echoed(client: TestClien
         pytest.param({"question": QUESTION_EN, "top_k": 0}, id="top_k-0"),
         pytest.param({"question": QUESTION_EN, "top_k": 21}, id="top_k-21"),
         pytest.param({"question": QUESTION_EN, "top_k": "many"}, id="top_k-not-int"),
+        # Found by `make stress` (Schemathesis): pydantic's lax mode read these as integers.
+        pytest.param({"question": QUESTION_EN, "top_k": True}, id="top_k-true"),
+        pytest.param({"question": QUESTION_EN, "top_k": "3"}, id="top_k-string-number"),
+        pytest.param({"question": QUESTION_EN, "top_k": 2.5}, id="top_k-fraction"),
         pytest.param({"question": QUESTION_EN, "mode": "bogus"}, id="mode-bogus"),
         pytest.param({"question": QUESTION_EN, "unknown": 1}, id="unknown-field"),
         pytest.param({}, id="missing-question"),
