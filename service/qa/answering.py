@@ -32,7 +32,7 @@ from indexer.embedders import Embedder
 from indexer.lexical import Analyzer
 from indexer.store import IndexData
 from service.qa.answer_types import STRICT_TYPES, AnswerType, states_value
-from service.qa.messages import abstain_message, display_text
+from service.qa.messages import NO_CONTENT_MESSAGES, abstain_message, display_text
 from service.qa.query import ContentWord, Query
 from service.qa.types import Answer, Citation, Highlight, Passage
 
@@ -387,7 +387,12 @@ class Answerer:
             best = self.best_sentence(query, scored)
             confidence = best.support if best is not None else 0.0
             answers = best is not None and confidence >= self.config.threshold_for(query.mode)
-        if best is None or not answers:
+        # A question of stop words alone ("the of and?", "why?") names nothing to look for:
+        # whatever scored best answers some other question, so abstain and say why.
+        vague = not query.content
+        if vague:
+            confidence = 0.0
+        if best is None or not answers or vague:
             # Abstain, but show the closest passage(s) with their best sentence.
             closest: list[ScoredSentence] = []
             for item in scored:
@@ -399,7 +404,7 @@ class Answerer:
             # Name the missing value only when that is why: not when a stated value scored low.
             # (with the reranker, the support path's value-type gate says whether the value is missing).
             missing = gate is None if reranked else best is None
-            text = abstain_message(lang, kind if missing else None)
+            text = NO_CONTENT_MESSAGES[lang] if vague else abstain_message(lang, kind if missing else None)
             abstained = True
         else:
             chosen = self.select_reranked(scored, best) if reranked else self.select(scored, kind, best)

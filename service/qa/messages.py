@@ -29,6 +29,19 @@ _MISSING_VALUE: dict[AnswerType, dict[Lang, str]] = {
 }
 
 
+#: For a question made only of stop words ("the of and?", "kenapa?"): say why, and what would help.
+NO_CONTENT_MESSAGES: dict[Lang, str] = {
+    "en": (
+        "The question has no word to search the sources by (only words such as \"what\" or \"the\"). "
+        "Ask about a topic, for example a programme, a cost or a requirement."
+    ),
+    "id": (
+        "Pertanyaan ini tidak memuat kata yang bisa dicari di sumber (hanya kata seperti \"apa\" atau \"yang\"). "
+        "Tanyakan suatu topik, misalnya program, biaya, atau syarat."
+    ),
+}
+
+
 def abstain_message(lang: Lang, missing: AnswerType | None = None) -> str:
     """The abstention text in ``lang``, naming the missing kind of value when there is one."""
     if missing is None or missing not in _MISSING_VALUE:

@@ -10,7 +10,7 @@ from indexer.embedders.fake import FakeEmbedder
 from indexer.errors import DocumentNotFoundError, InvalidQueryError
 from service.qa.answer_types import AnswerType
 from service.qa.engine import Engine
-from service.qa.messages import ABSTAIN_MESSAGES, abstain_message, display_text
+from service.qa.messages import ABSTAIN_MESSAGES, NO_CONTENT_MESSAGES, abstain_message, display_text
 from service.qa.query import clean_question
 from service.qa.retrieval import LEXICAL
 from service.qa.types import MAX_QUESTION_CHARS, Answer
@@ -177,6 +177,17 @@ def test_nothing_retrieved_always_abstains(fake_engine: Engine) -> None:
     assert answer.citations == []
     assert answer.abstained
     assert answer.answer == ABSTAIN_MESSAGES["en"]
+
+
+@pytest.mark.parametrize(
+    ("question", "lang"), [("the of and?", "en"), ("Why?", "en"), ("kenapa?", "id"), ("Apa yang itu?", "id")]
+)
+def test_a_question_of_stop_words_abstains_and_says_why(fake_engine: Engine, question: str, lang: str) -> None:
+    """Issue 10, defect 9: "the of and?" was answered (this engine answers anything else: threshold 0)."""
+    answer = fake_engine.ask(question)
+    assert answer.abstained and answer.confidence == 0.0
+    assert answer.answer == NO_CONTENT_MESSAGES[lang]  # type: ignore[index]
+    assert not fake_engine.ask("Who selects the workers?").abstained
 
 
 def test_display_text_strips_markdown_emphasis_only() -> None:
