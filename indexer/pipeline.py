@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from indexer.chunks import Chunk, ChunkerConfig, Sentence, chunk_document
-from indexer.documents import IdCollision, SkippedFile, load_documents
-from indexer.embedders import Embedder, embed_in_batches
+from indexer.documents import Document, IdCollision, SkippedFile, load_documents
+from indexer.embedders import Embedder
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError
 from indexer.lexical import Analyzer, LexicalIndex
 from indexer.store import (
@@ -31,6 +32,7 @@ from indexer.store import (
     metadata_hash,
     write_index,
 )
+from indexer.store.embedding_cache import EmbeddingCache, cache_path, embed_cached
 from indexer.tokens import TokenCounter, get_counter
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,9 @@ class IndexReport:
     chunks: int = 0
     sentences: int = 0
     texts_embedded: int = 0
+    #: Encoder passes over distinct texts in this run, and vectors read back from a killed run's cache.
+    texts_encoded: int = 0
+    texts_from_cache: int = 0
     seconds: float = 0.0
     full_rebuild_reason: str | None = None
 
@@ -81,11 +86,12 @@ class IndexReport:
                 f"({self.index_dir}, build {self.build_id})"
             )
         renamed = f", {len(self.collisions)} renamed after an id collision" if self.collisions else ""
+        resumed = f" ({self.texts_from_cache} read back from an interrupted run)" if self.texts_from_cache else ""
         return (
             f"indexed {self.documents} documents ({len(self.embedded_documents)} embedded, "
             f"{len(self.reused_documents)} reused, {len(self.removed_documents)} removed, "
             f"{len(self.skipped)} skipped{renamed}): {self.chunks} chunks, {self.sentences} sentences, "
-            f"{self.texts_embedded} texts embedded in {self.seconds:.1f}s → {self.index_dir}"
+            f"{self.texts_embedded} texts embedded{resumed} in {self.seconds:.1f}s → {self.index_dir}"
         )
 
 
@@ -103,10 +109,25 @@ def _previous(index_dir: Path, infos: list[EmbedderInfo], chunker: ChunkerConfig
 
 
 def _embed(
-    embedders: Sequence[Embedder], texts: list[str], batch_size: int, tick: Callable[[int], None]
+    embedders: Sequence[Embedder],
+    texts: list[str],
+    batch_size: int,
+    tick: Callable[[int], None],
+    cache: EmbeddingCache,
+    counts: dict[str, int],
 ) -> dict[str, np.ndarray]:
-    """Passage vectors of ``texts`` under every encoder."""
-    return {e.id: embed_in_batches(e, texts, batch_size, tick) for e in embedders}
+    """Passage vectors of ``texts`` under every encoder; what a killed run already encoded comes from ``cache``.
+
+    ``counts["cached"]`` and ``counts["encoded"]`` grow by the texts read back and encoded.
+    """
+    vectors = {}
+    for e in embedders:
+        vectors[e.id], hits, encoded = embed_cached(
+            e.embed_passages, f"{e.id}@{e.version}", e.dim, texts, cache, batch_size, tick
+        )
+        counts["cached"] += hits
+        counts["encoded"] += encoded
+    return vectors
 
 
 def build_index(
@@ -177,8 +198,41 @@ def build_index(
 
     if progress:
         progress(0, total)
-    new_chunk_vectors = _embed(embedders, chunk_texts, config.batch_size, tick)
-    new_sentence_vectors = _embed(embedders, sentence_texts, config.batch_size, tick)
+    # Every encoded batch is committed to the cache at once: a run killed now resumes from there.
+    cache = EmbeddingCache(cache_path(index_dir))
+    try:
+        counts = {"cached": 0, "encoded": 0}
+        new_chunk_vectors = _embed(embedders, chunk_texts, config.batch_size, tick, cache, counts)
+        new_sentence_vectors = _embed(embedders, sentence_texts, config.batch_size, tick, cache, counts)
+        report.texts_encoded, report.texts_from_cache = counts["encoded"], counts["cached"]
+        new_build = _assemble(documents, new_parts, new_chunk_vectors, new_sentence_vectors, previous, embedders)
+        data = IndexData(
+            documents={d.doc_id: d for d in documents},
+            embedders=infos,
+            chunker=chunker,
+            **new_build,
+        )
+        write_index(index_dir, data)
+        # The build holds these vectors now; the cache is only for runs that die before this point.
+        cache.clear()
+    finally:
+        cache.close()
+    report.build_id = data.build_id
+    report.chunks, report.sentences = len(data.chunks), len(data.sentences)
+    report.texts_embedded = len(chunk_texts) + len(sentence_texts)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _assemble(
+    documents: list[Document],
+    new_parts: dict[str, tuple[list[Sentence], list[Chunk]]],
+    new_chunk_vectors: dict[str, np.ndarray],
+    new_sentence_vectors: dict[str, np.ndarray],
+    previous: IndexData | None,
+    embedders: Sequence[Embedder],
+) -> dict[str, Any]:
+    """Chunks, sentences, vectors and BM25 of the new build in document order, reusing the previous build's rows."""
 
     # Assemble the new build in document order, reusing rows from the previous build.
     chunks: list[Chunk] = []
@@ -217,23 +271,13 @@ def build_index(
         sentences.extend(doc_sentences)
 
     analyzer = Analyzer()
-    lexical = LexicalIndex.build([analyzer.analyse(c.text, c.lang) for c in chunks])
-    data = IndexData(
-        documents={d.doc_id: d for d in documents},
-        chunks=chunks,
-        sentences=sentences,
-        embedders=infos,
-        chunker=chunker,
-        chunk_vectors={e.id: _stack(chunk_rows[e.id], e.dim) for e in embedders},
-        sentence_vectors={e.id: _stack(sentence_rows[e.id], e.dim) for e in embedders},
-        lexical=lexical,
-    )
-    write_index(index_dir, data)
-    report.build_id = data.build_id
-    report.chunks, report.sentences = len(chunks), len(sentences)
-    report.texts_embedded = len(chunk_texts) + len(sentence_texts)
-    report.seconds = time.perf_counter() - started
-    return report
+    return {
+        "chunks": chunks,
+        "sentences": sentences,
+        "chunk_vectors": {e.id: _stack(chunk_rows[e.id], e.dim) for e in embedders},
+        "sentence_vectors": {e.id: _stack(sentence_rows[e.id], e.dim) for e in embedders},
+        "lexical": LexicalIndex.build([analyzer.analyse(c.text, c.lang) for c in chunks]),
+    }
 
 
 def _stack(parts: list[np.ndarray], dim: int) -> np.ndarray:

@@ -23,7 +23,9 @@ def test_embedder_failing_midway_leaves_previous_index(corpus_copy, fake_setting
     build([corpus_copy], fake_settings, [fake_embedder])
     before = _snapshot(fake_settings.index_dir)
     builds_before = _builds(fake_settings.index_dir)
-    (corpus_copy / "kemnaker-im-japan-magang-2024.txt").write_text("Dokumen yang diubah sama sekali.\n" * 50)
+    # Distinct sentences: identical texts are encoded once, and the encoder must get past a few before failing.
+    changed = "".join(f"Dokumen yang diubah, kalimat nomor {i}.\n" for i in range(50))
+    (corpus_copy / "kemnaker-im-japan-magang-2024.txt").write_text(changed)
     failing = FailingEmbedder(fail_after=3)
     with pytest.raises(RuntimeError, match="encoder crashed"):
         build([corpus_copy], fake_settings, [failing], chunker=None)

@@ -39,7 +39,8 @@ class FailingEmbedder(FakeEmbedder):
 
 
 def builds(index_dir: Path) -> list[Path]:
-    return sorted(p for p in (index_dir.parent / f"{index_dir.name}.builds").iterdir() if p.name != ".lock")
+    """The build folders (not the lock or the embedding cache beside them)."""
+    return sorted(p for p in (index_dir.parent / f"{index_dir.name}.builds").iterdir() if p.is_dir())
 
 
 def snapshot(index_dir: Path) -> dict[str, object]:
