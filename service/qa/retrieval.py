@@ -62,14 +62,16 @@ class Retriever:
         chunk_scores, rows = self.index.faiss_index(signal).search(vector[None, :].astype(np.float32), pool)
         valid = rows[0] >= 0
         rows_, scores_ = rows[0][valid].astype(np.int64), chunk_scores[0][valid]
-        sentence_scores = self.index.sentence_vectors[signal] @ vector
-        best = np.array(
-            [
-                max(float(score), float(sentence_scores[self.index.sentence_rows(self.index.chunks[row])].max()))
-                for row, score in zip(rows_.tolist(), scores_.tolist(), strict=True)
-            ],
-            dtype=np.float32,
-        )
+        # Only the pool's sentences are scored (a few hundred rows), never the whole matrix:
+        # at a million chunks that product was gigabytes read per query.
+        spans = [self.index.sentence_rows(self.index.chunks[row]) for row in rows_.tolist()]
+        lengths = np.array([span.stop - span.start for span in spans], dtype=np.int64)
+        own = np.full(len(spans), -np.inf, dtype=np.float32)
+        if lengths.sum():
+            sentence_rows = np.concatenate([np.arange(span.start, span.stop) for span in spans])
+            sentence_scores = self.index.sentence_vectors[signal][sentence_rows] @ vector
+            np.maximum.at(own, np.repeat(np.arange(len(spans)), lengths), sentence_scores.astype(np.float32))
+        best = np.maximum(scores_.astype(np.float32), own)
         order = np.argsort(-best, kind="stable")[:depth]
         return rows_[order], best[order]
 
