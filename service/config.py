@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     # Weight of each signal in the fusion, by signal name ("bm25" or an embedder id); default 1.0.
     fusion_weights: dict[str, float] = {}
     top_k: int = Field(default=5, ge=TOP_K_MIN, le=TOP_K_MAX)
+    search_threads: int = Field(default=1, ge=1, description="FAISS threads per search (1 is fastest on few cores)")
 
     # --- answer
     answer_max_sentences: int = Field(default=3, ge=1, le=5)
@@ -175,7 +176,7 @@ class Settings(BaseSettings):
     def retrieval(self) -> RetrievalConfig:
         """Retrieval defaults and fusion."""
         fusion = FusionConfig(method=self.fusion, rrf_k=self.rrf_k, weights=dict(self.fusion_weights))
-        return RetrievalConfig(mode=self.mode, top_k=self.top_k, fusion=fusion)
+        return RetrievalConfig(mode=self.mode, top_k=self.top_k, fusion=fusion, search_threads=self.search_threads)
 
     @property
     def answer(self) -> AnswerConfig:

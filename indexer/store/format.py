@@ -72,6 +72,23 @@ class IndexData:
             if sentence.ordinal == 0:
                 self.sentence_base[sentence.doc_id] = row
         self._faiss: dict[str, Any] = {}
+        self._spans: tuple[np.ndarray, np.ndarray] | None = None
+
+    def sentence_spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For chunk ``rows``: every sentence row they cover, and the position in ``rows`` each belongs to.
+
+        Vectorised over a whole candidate pool (a Python loop over 1,000 chunks cost more than the search).
+        """
+        if self._spans is None:
+            starts = np.array([self.sentence_rows(c).start for c in self.chunks], dtype=np.int64)
+            stops = np.array([self.sentence_rows(c).stop for c in self.chunks], dtype=np.int64)
+            self._spans = (starts, stops)
+        starts, stops = self._spans[0][rows], self._spans[1][rows]
+        lengths = stops - starts
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        # Position of each sentence inside its chunk: 0, 1, ... restarting at every chunk.
+        within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return np.repeat(starts, lengths) + within, owner
 
     @property
     def build_id(self) -> str:

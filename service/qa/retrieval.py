@@ -64,13 +64,11 @@ class Retriever:
         rows_, scores_ = rows[0][valid].astype(np.int64), chunk_scores[0][valid]
         # Only the pool's sentences are scored (a few hundred rows), never the whole matrix:
         # at a million chunks that product was gigabytes read per query.
-        spans = [self.index.sentence_rows(self.index.chunks[row]) for row in rows_.tolist()]
-        lengths = np.array([span.stop - span.start for span in spans], dtype=np.int64)
-        own = np.full(len(spans), -np.inf, dtype=np.float32)
-        if lengths.sum():
-            sentence_rows = np.concatenate([np.arange(span.start, span.stop) for span in spans])
+        sentence_rows, owner = self.index.sentence_spans(rows_)
+        own = np.full(len(rows_), -np.inf, dtype=np.float32)
+        if len(sentence_rows):
             sentence_scores = self.index.sentence_vectors[signal][sentence_rows] @ vector
-            np.maximum.at(own, np.repeat(np.arange(len(spans)), lengths), sentence_scores.astype(np.float32))
+            np.maximum.at(own, owner, sentence_scores.astype(np.float32))
         best = np.maximum(scores_.astype(np.float32), own)
         order = np.argsort(-best, kind="stable")[:depth]
         return rows_[order], best[order]
