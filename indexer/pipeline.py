@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from indexer.chunks import Chunk, ChunkerConfig, Sentence, chunk_document
-from indexer.documents import Document, IdCollision, SkippedFile, load_documents
+from indexer.documents import Document, IdCollision, LoadedDocuments, SkippedFile, load_documents
 from indexer.embedders import Embedder
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError
 from indexer.lexical import Analyzer, LexicalIndex
@@ -30,9 +30,11 @@ from indexer.store import (
     embedder_infos,
     load_index,
     metadata_hash,
+    read_manifest,
     write_index,
 )
 from indexer.store.embedding_cache import EmbeddingCache, cache_path, embed_cached
+from indexer.store.format import missing_files
 from indexer.tokens import TokenCounter, get_counter
 
 log = logging.getLogger(__name__)
@@ -130,6 +132,28 @@ def _embed(
     return vectors
 
 
+def _compatible_manifest(index_dir: Path, infos: list[EmbedderInfo], chunker: ChunkerConfig) -> dict[str, Any] | None:
+    """The current build's manifest if its vectors could be reused, else ``None`` (read nothing else)."""
+    try:
+        manifest = read_manifest(index_dir)
+        check_compatible(manifest, infos, chunker, index_dir)
+    except (IndexNotFoundError, IndexMismatchError, IndexCorruptError):
+        return None
+    # A damaged build must not pass for an unchanged one: then the full load says what is wrong.
+    return None if missing_files(index_dir, manifest) else manifest
+
+
+def _nothing_changed(loaded: LoadedDocuments, recorded: dict[str, dict[str, Any]]) -> bool:
+    """Whether the files found make exactly the recorded build: same ids, and every file read unchanged."""
+    if set(loaded.order) != set(recorded):
+        return False
+    return all(
+        recorded[d.doc_id].get("fingerprint") == document_fingerprint(d)
+        and recorded[d.doc_id].get("metadata_hash") == metadata_hash(d)
+        for d in loaded.documents
+    )
+
+
 def build_index(
     paths: Sequence[Path],
     config: IndexConfig,
@@ -144,13 +168,30 @@ def build_index(
     started = time.perf_counter()
     index_dir, chunker = config.index_dir, config.chunker
     counter = counter or get_counter(config.tiktoken_cache_dir)
-    loaded = load_documents(paths, config.max_file_bytes, config.follow_symlinks)
-    documents = loaded.documents
-    if not documents:
+    infos = embedder_infos(embedders)
+    # The manifest alone says which files the current build was made from (path, size, mtime):
+    # those are not read again, and when nothing changed the build itself is never loaded.
+    manifest = _compatible_manifest(index_dir, infos, chunker)
+    recorded = {d["doc_id"]: d for d in manifest.get("documents", [])} if manifest else {}
+    known = {d["stamp"]["key"]: (doc_id, d["stamp"]) for doc_id, d in recorded.items() if d.get("stamp")}
+    loaded = load_documents(paths, config.max_file_bytes, config.follow_symlinks, known)
+    if not loaded.order:
         where = ", ".join(str(p) for p in paths)
         raise NoDocumentsError(f"no readable .txt/.md/.html/.pdf document under {where}; the index was left as it was")
-    infos = embedder_infos(embedders)
+    if manifest and _nothing_changed(loaded, recorded):
+        return IndexReport(
+            index_dir=str(index_dir), build_id=str(manifest.get("build_id", "")), changed=False,
+            documents=len(loaded.order), reused_documents=list(loaded.order), skipped=loaded.skipped,
+            collisions=loaded.collisions, chunks=int(manifest.get("counts", {}).get("chunks", 0)),
+            sentences=int(manifest.get("counts", {}).get("sentences", 0)), seconds=time.perf_counter() - started,
+        )
     previous, reason = _previous(index_dir, infos, chunker)
+    if loaded.unchanged and (previous is None or not set(loaded.unchanged) <= set(previous.documents)):
+        # The build those stamps came from cannot be read now: read every file after all.
+        loaded = load_documents(paths, config.max_file_bytes, config.follow_symlinks)
+    by_id = {d.doc_id: d for d in loaded.documents}
+    documents = [by_id[i] if i in by_id else previous.documents[i] for i in loaded.order]  # type: ignore[union-attr]
+    stamps = {**loaded.unchanged, **loaded.stamps}
     old_fingerprints: dict[str, str] = {}
     old_metadata: dict[str, str] = {}
     if previous is not None:
@@ -208,6 +249,7 @@ def build_index(
         new_build = _assemble(documents, new_parts, new_chunk_vectors, new_sentence_vectors, previous, embedders)
         data = IndexData(
             documents={d.doc_id: d for d in documents},
+            stamps=stamps,
             embedders=infos,
             chunker=chunker,
             **new_build,

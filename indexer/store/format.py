@@ -64,6 +64,8 @@ class IndexData:
     lexical: LexicalIndex
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: Per document id, the file stamp it was read from (``documents.file_stamp``), for the next run.
+    stamps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Row of each document's first sentence, so chunk.first_sentence maps to a global row.
@@ -162,10 +164,20 @@ def build_manifest(data: IndexData, build_id: str) -> dict[str, Any]:
                 "fingerprint": document_fingerprint(doc),
                 "metadata_hash": metadata_hash(doc),
                 "chunks": per_doc_chunks.get(doc.doc_id, 0),
+                "stamp": data.stamps.get(doc.doc_id),
             }
             for doc in data.documents.values()
         ],
     }
+
+
+def missing_files(index_dir: Path, manifest: dict[str, Any]) -> list[str]:
+    """The files a build needs that are not there (a cheap check: existence only, nothing parsed)."""
+    needed = ["documents.jsonl", "chunks.jsonl", "sentences.jsonl", "bm25"]
+    for entry in manifest.get("embedders", []):
+        stem = vector_stem(str(entry.get("id", "")))
+        needed += [f"dense/{stem}.faiss", f"dense/{stem}.sentences.npy"]
+    return [name for name in needed if not (index_dir / name).exists()]
 
 
 def read_manifest(index_dir: Path) -> dict[str, Any]:

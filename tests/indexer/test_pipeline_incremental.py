@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 
@@ -33,6 +34,36 @@ def test_reindexing_an_unchanged_corpus_embeds_nothing(corpus_copy, fake_setting
     assert "up to date" in second.summary and "nothing embedded" in second.summary
     assert _same(before, _snapshot(fake_settings.index_dir))
     assert len(_builds(fake_settings.index_dir)) == 1  # no new build was written
+
+
+def test_a_no_op_reindex_reads_no_document_and_does_not_load_the_build(
+    corpus_copy, fake_settings, fake_embedder, build
+) -> None:
+    """Issue 11: unchanged files are known by path, size and mtime (from the manifest), so a no-op costs a stat each."""
+    from tests.support.service import files_opened
+
+    first = build([corpus_copy], fake_settings, [fake_embedder])
+    with files_opened() as opened:
+        second = build([corpus_copy], fake_settings, [fake_embedder])
+    assert second.changed is False and second.build_id == first.build_id
+    assert (second.chunks, second.sentences) == (first.chunks, first.sentences)
+    build_files = [p for p in opened if ".builds" in p and not p.endswith(("manifest.json", ".lock"))]
+    assert [p for p in opened if p.startswith(str(corpus_copy))] == [] and build_files == [], opened
+
+
+def test_touched_or_residecared_files_are_read_again(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    first = build([corpus_copy], fake_settings, [fake_embedder])
+    target = sorted(corpus_copy.glob("*.txt"))[0]
+    stat = target.stat()
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # `touch`: same bytes, new mtime
+    touched = build([corpus_copy], fake_settings, [fake_embedder])
+    assert touched.changed is False and touched.texts_embedded == 0  # read again, found identical
+    sidecar = target.with_name(target.name + ".meta.json")
+    sidecar.write_text(json.dumps({"description": "A new description."}), encoding="utf-8")
+    described = build([corpus_copy], fake_settings, [fake_embedder])
+    assert described.changed is True and described.texts_embedded == 0 and described.build_id != first.build_id
+    doc_id = target.name.split(".")[0]
+    assert load_index(fake_settings.index_dir).documents[doc_id].description == "A new description."
 
 
 def test_changing_one_file_reembeds_only_that_file(corpus_copy, fake_settings, fake_embedder, build, counter) -> None:
