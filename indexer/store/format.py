@@ -102,6 +102,10 @@ class IndexData:
         base = self.sentence_base[chunk.doc_id]
         return slice(base + chunk.first_sentence, base + chunk.last_sentence + 1)
 
+    def adopt_faiss(self, embedder_id: str, index: Any) -> None:
+        """Use ``index`` (read from disk, holding ``chunk_vectors[embedder_id]``) for searches."""
+        self._faiss[embedder_id] = index
+
     def faiss_index(self, embedder_id: str) -> Any:
         """An exact inner-product FAISS index over the chunk vectors (built once, then cached)."""
         if embedder_id not in self._faiss:

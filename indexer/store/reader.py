@@ -56,12 +56,20 @@ def load_index(
         infos = [EmbedderInfo(**e) for e in manifest["embedders"]]
         chunk_vectors: dict[str, np.ndarray] = {}
         sentence_vectors: dict[str, np.ndarray] = {}
+        faiss_indexes: dict[str, Any] = {}
         for info in infos:
-            index = faiss.read_index(str(root / "dense" / f"{vector_stem(info.id)}.faiss"))
+            index: Any = faiss.read_index(str(root / "dense" / f"{vector_stem(info.id)}.faiss"))  # an IndexFlatIP
+            faiss_indexes[info.id] = index
+            # A view of the vectors FAISS already holds, not a second copy of them.
             chunk_vectors[info.id] = (
-                index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, info.dim), np.float32)
+                faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+                if index.ntotal
+                else np.zeros((0, info.dim), np.float32)
             )
-            sentence_vectors[info.id] = np.load(root / "dense" / f"{vector_stem(info.id)}.sentences.npy")
+            # Memory-mapped: a query reads only its candidate pool's rows (float16 in new builds).
+            sentence_vectors[info.id] = np.load(
+                root / "dense" / f"{vector_stem(info.id)}.sentences.npy", mmap_mode="r"
+            )
         lexical = LexicalIndex.load(root / "bm25")
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorruptError(f"index at {index_dir} is incomplete or damaged: {exc}") from exc
@@ -69,7 +77,7 @@ def load_index(
         if len(chunk_vectors[info.id]) != len(chunks) or len(sentence_vectors[info.id]) != len(sentences):
             raise IndexCorruptError(f"index at {index_dir}: {info.id} vectors do not match the chunk records")
     _check_offsets(index_dir, documents, [*chunks, *sentences])
-    return IndexData(
+    data = IndexData(
         documents=documents,
         chunks=chunks,
         sentences=sentences,
@@ -81,3 +89,6 @@ def load_index(
         manifest=manifest,
         path=root,
     )
+    for embedder_id, index in faiss_indexes.items():
+        data.adopt_faiss(embedder_id, index)  # keeps the memory the chunk vectors view alive
+    return data

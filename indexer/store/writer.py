@@ -83,7 +83,9 @@ def _write_build(builds: Path, index_dir: Path, data: IndexData) -> Path:
             if len(vectors):
                 index.add(vectors)
             faiss.write_index(index, str(dense / f"{vector_stem(info.id)}.faiss"))
-            np.save(dense / f"{vector_stem(info.id)}.sentences.npy", data.sentence_vectors[info.id])
+            # float16: half the bytes; a cosine moves by under 1e-3 (eval/README.md, "Vector storage").
+            sentences = np.asarray(data.sentence_vectors[info.id], dtype=np.float16)
+            np.save(dense / f"{vector_stem(info.id)}.sentences.npy", sentences)
         data.lexical.save(partial / "bm25")
         manifest = build_manifest(data, build_id)
         # The manifest goes last: a build without one is incomplete by definition.

@@ -225,7 +225,7 @@ class Answerer:
     def _duplicate(self, a: int, b: int) -> bool:
         for embedder_id, vectors in self.index.sentence_vectors.items():
             limit = self.duplicate_cosine[embedder_id]
-            if float(vectors[a] @ vectors[b]) >= limit:
+            if float(np.asarray(vectors[a], dtype=np.float32) @ vectors[b]) >= limit:
                 return True
         return False
 

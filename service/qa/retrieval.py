@@ -24,7 +24,7 @@ LEXICAL = "bm25"
 #: How deep each signal's ranked list goes before fusion.
 CANDIDATE_DEPTH = 100
 #: How many chunks (by chunk cosine) get their best-sentence cosine checked.
-SENTENCE_POOL = 1000
+SENTENCE_POOL = 300
 
 
 class Retriever:

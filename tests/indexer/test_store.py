@@ -179,3 +179,30 @@ def test_copying_a_build_elsewhere_still_loads(corpus_copy, fake_settings, fake_
     shutil.copytree(fake_settings.index_dir.resolve(), copy)
     data = load_index(copy, embedder_infos([fake_embedder]), fake_settings.chunker)
     assert sorted(data.documents) == ALL
+
+
+def test_vectors_are_stored_compactly_and_not_copied_at_load(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    """Issue 11: sentence vectors float16 and memory-mapped; chunk vectors a view of FAISS's own copy."""
+    build([corpus_copy], fake_settings, [fake_embedder])
+    root = fake_settings.index_dir.resolve()
+    stored = np.load(root / "dense" / "fake.sentences.npy")
+    assert stored.dtype == np.float16
+    index = load_index(fake_settings.index_dir)
+    assert isinstance(index.sentence_vectors["fake"], np.memmap)
+    chunk_vectors = index.chunk_vectors["fake"]
+    assert not chunk_vectors.flags["OWNDATA"] and chunk_vectors.dtype == np.float32
+    # The view is the searched data: searching a chunk's own vector finds that chunk first.
+    _, found = index.faiss_index("fake").search(np.ascontiguousarray(chunk_vectors[:3]), 1)
+    assert found[:, 0].tolist() == [0, 1, 2]
+    texts = [s.text for s in index.sentences[:5]]
+    exact = fake_embedder.embed_passages(texts)
+    assert np.abs(np.asarray(index.sentence_vectors["fake"][:5], np.float32) - exact).max() < 1e-3
+
+
+def test_a_build_with_float32_sentence_vectors_still_loads(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    build([corpus_copy], fake_settings, [fake_embedder])
+    path = fake_settings.index_dir.resolve() / "dense" / "fake.sentences.npy"
+    np.save(path, np.load(path).astype(np.float32))  # what builds before float16 storage hold
+    index = load_index(fake_settings.index_dir)
+    assert index.sentence_vectors["fake"].dtype == np.float32
+    assert Engine.load(fake_settings.engine, [fake_embedder]).ask("Who selects Tokutei Ginou workers?").citations
