@@ -27,6 +27,21 @@ CANDIDATE_DEPTH = 100
 SENTENCE_POOL = 300
 
 
+def top_stable(scores: np.ndarray, depth: int) -> np.ndarray:
+    """The ``depth`` best rows, best first, ties by row: ``np.argsort(-scores, kind="stable")[:depth]`` exactly.
+
+    A full sort of every chunk's score cost 6 ms a query at 10^5 chunks; this partitions
+    first and sorts only the winners (ties at the cut go to the lowest rows, as the sort did).
+    """
+    if depth >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    cut = scores[np.argpartition(-scores, depth - 1)[:depth]].min()
+    above = np.flatnonzero(scores > cut)
+    chosen = np.concatenate([above, np.flatnonzero(scores == cut)[: depth - len(above)]])
+    chosen.sort()
+    return chosen[np.argsort(-scores[chosen], kind="stable")]
+
+
 class Retriever:
     """Searches one loaded index with the embedders it was built with."""
 
@@ -52,7 +67,7 @@ class Retriever:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         if signal == LEXICAL:
             scores = self.index.lexical.scores(query.tokens)
-            order = np.argsort(-scores, kind="stable")[:depth]
+            order = top_stable(scores, depth)
             keep = scores[order] > 0  # a chunk sharing no term is not a lexical match
             return order[keep], scores[order][keep]
         # A chunk's dense score is the better of its own cosine and that of its best

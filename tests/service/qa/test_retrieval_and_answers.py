@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from indexer.embedders.fake import FakeEmbedder
@@ -12,7 +13,7 @@ from service.qa.answer_types import AnswerType
 from service.qa.engine import Engine
 from service.qa.messages import ABSTAIN_MESSAGES, NO_CONTENT_MESSAGES, abstain_message, display_text
 from service.qa.query import clean_question
-from service.qa.retrieval import LEXICAL
+from service.qa.retrieval import LEXICAL, top_stable
 from service.qa.types import MAX_QUESTION_CHARS, Answer
 from tests.support.contract import ANSWER_KEYS as CONTRACT_KEYS
 from tests.support.contract import CITATION_KEYS
@@ -295,3 +296,15 @@ def test_a_question_without_letters_or_digits_is_refused(fake_engine: Engine, qu
 @pytest.mark.parametrize("question", ["日本の技能実習とは?", "JLPT N4?", "2024?"])
 def test_a_question_in_any_script_or_of_digits_is_accepted(question: str) -> None:
     assert clean_question(question) == question
+
+
+@pytest.mark.parametrize("depth", [1, 5, 100, 250, 400])
+def test_top_stable_is_the_stable_sort_cut_short(depth: int) -> None:
+    """Issue 11: the partial selection must pick and order exactly what the full stable sort did, ties included."""
+    rng = np.random.default_rng(depth)
+    for scores in (
+        rng.random(300).astype(np.float32),
+        rng.integers(0, 4, 300).astype(np.float32),  # many ties, also across the cut
+        np.zeros(300, np.float32),
+    ):
+        np.testing.assert_array_equal(top_stable(scores, depth), np.argsort(-scores, kind="stable")[:depth])
