@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install index serve test test-fast lint typecheck eval eval-beir eval-qa train-reranker bench bench-scale stress clean browser
+.PHONY: install index serve test test-fast lint typecheck eval eval-beir eval-qa train-reranker bench bench-scale bench-throughput stress clean browser
 
 # torch first, pinned to the CPU wheel available offline (see DEVELOPERS.md); then the project.
 $(STAMP): pyproject.toml
@@ -78,6 +78,10 @@ bench: install
 N ?= 10000
 bench-scale: install
 	$(BIN)/python bench/scale.py --chunks $(N) --data $(EVAL_DATA)
+
+# Indexing throughput against the encoders alone on the same texts (real encoders; about 90 s).
+bench-throughput: install
+	$(BIN)/python bench/throughput.py --data $(EVAL_DATA)
 
 # Hostile input, kill -9 during indexing, a 5-minute 32-client soak, a folder of bad documents
 # (about 12 minutes on 2 cores; loopback only). Figures in bench/results/stress.md; exit 1 if any part fails.
