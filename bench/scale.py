@@ -82,12 +82,14 @@ def chunks_per_document(sentences: list[str], seed: int) -> float:
     return sum(counts) / len(counts)
 
 
-def build(corpus: Path, index_dir: Path) -> dict[str, Any]:
+def build(corpus: Path, index_dir: Path, ann_min_chunks: int) -> dict[str, Any]:
     from indexer.embedders.fake import FakeEmbedder
     from indexer.pipeline import IndexConfig, build_index
+    from indexer.store import DenseIndexConfig
 
     started = time.perf_counter()
-    report = build_index([corpus], IndexConfig(index_dir=index_dir), [FakeEmbedder(dim=DIM)])
+    config = IndexConfig(index_dir=index_dir, dense_index=DenseIndexConfig(ann_min_chunks=ann_min_chunks))
+    report = build_index([corpus], config, [FakeEmbedder(dim=DIM)])
     return {"seconds": time.perf_counter() - started, "chunks": report.chunks, "sentences": report.sentences,
             "encoded": report.texts_encoded, "changed": report.changed}
 
@@ -148,6 +150,7 @@ def main() -> int:
     parser.add_argument("--chunks", "-n", type=int, default=10_000)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "eval-data")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--ann-min-chunks", type=int, default=200_000, help="HNSW from this many chunks (TANYA_ANN_MIN_CHUNKS)")
     parser.add_argument("--work", type=Path, default=None, help="Keep the corpus and index here (default: a temp dir)")
     parser.add_argument("--measure", nargs=2, metavar=("INDEX_DIR", "QUESTIONS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -163,15 +166,15 @@ def main() -> int:
         corpus, index_dir = work / "corpus", work / "index"
         print(f"scale: {documents:,} documents of {SENTENCES_PER_DOC} sentences (~{per_doc:.1f} chunks each)", file=sys.stderr)
         write_corpus(corpus, documents, sentences, args.seed)
-        first = build(corpus, index_dir)
+        first = build(corpus, index_dir, args.ann_min_chunks)
         print(f"scale: built {first['chunks']:,} chunks in {first['seconds']:.1f} s", file=sys.stderr)
-        noop = build(corpus, index_dir)
+        noop = build(corpus, index_dir, args.ann_min_chunks)
         rng = random.Random(args.seed + 1)
         added = corpus / "added-document.txt"
         added.write_text("Added\n\n" + " ".join(rng.choice(sentences) for _ in range(SENTENCES_PER_DOC)) + "\n", encoding="utf-8")
-        add = build(corpus, index_dir)
+        add = build(corpus, index_dir, args.ann_min_chunks)
         added.unlink()
-        remove = build(corpus, index_dir)
+        remove = build(corpus, index_dir, args.ann_min_chunks)
         sample = random.Random(args.seed + 2).sample(questions, min(QUERIES, len(questions)))
         questions_file = work / "questions.json"
         questions_file.write_text(json.dumps(sample), encoding="utf-8")
@@ -191,11 +194,12 @@ def main() -> int:
         "recall_at_10_vs_exact": round(measured["recall_at_10_vs_exact"], 4),
         "add_one_doc_s": round(add["seconds"], 3), "remove_one_doc_s": round(remove["seconds"], 3),
         "noop_reindex_s": round(noop["seconds"], 3), "noop_changed": noop["changed"],
-        "index_type": measured["index_type"], "dense": f"fake embedder, dim {DIM}",
+        "index_type": measured["index_type"], "ann_min_chunks": args.ann_min_chunks, "dense": f"fake embedder, dim {DIM}",
         "machine": {"cpu": _cpu(), "cores": os.cpu_count()}, "date": time.strftime("%Y-%m-%d"),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"scale-{args.chunks}.json"
+    suffix = "" if args.ann_min_chunks == 200_000 else f"-ann{args.ann_min_chunks}"
+    out = RESULTS / f"scale-{args.chunks}{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0

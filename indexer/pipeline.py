@@ -23,6 +23,7 @@ from indexer.embedders import Embedder
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError
 from indexer.lexical import Analyzer, LexicalIndex
 from indexer.store import (
+    DenseIndexConfig,
     EmbedderInfo,
     IndexData,
     check_compatible,
@@ -55,6 +56,8 @@ class IndexConfig:
     batch_size: int = 32
     #: Where the cl100k_base file is seeded; ``None`` is the per-user cache.
     tiktoken_cache_dir: Path | None = None
+    #: Exact FAISS search below a size, HNSW above it.
+    dense_index: DenseIndexConfig = field(default_factory=DenseIndexConfig)
 
 
 @dataclass
@@ -250,6 +253,7 @@ def build_index(
         data = IndexData(
             documents={d.doc_id: d for d in documents},
             stamps=stamps,
+            dense_index=config.dense_index,
             embedders=infos,
             chunker=chunker,
             **new_build,

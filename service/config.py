@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from indexer.chunks import ChunkerConfig
 from indexer.errors import ConfigError
 from indexer.pipeline import IndexConfig
+from indexer.store import DenseIndexConfig
 from service.qa.answering import AnswerConfig, RerankerConfig
 from service.qa.engine import EngineConfig, RetrievalConfig
 from service.qa.fusion import FusionConfig, FusionMethod
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     chunk_overlap_sentences: int = Field(default=1, ge=0, le=5)
     embedders: Annotated[list[str], NoDecode] = ["e5-small", "use-m3"]
     embed_batch_size: int = Field(default=32, ge=1)
+    ann_min_chunks: int = Field(
+        default=200_000, ge=0, description="Chunks from which FAISS uses HNSW instead of exact search; 0 = always exact"
+    )
 
     # --- retrieval
     mode: Mode = "hybrid"
@@ -170,6 +174,7 @@ class Settings(BaseSettings):
             follow_symlinks=self.follow_symlinks,
             batch_size=self.embed_batch_size,
             tiktoken_cache_dir=self.tiktoken_cache_dir,
+            dense_index=DenseIndexConfig(ann_min_chunks=self.ann_min_chunks),
         )
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 from indexer.store.format import (
     FORMAT,
     FORMAT_VERSION,
+    DenseIndexConfig,
     EmbedderInfo,
     IndexData,
     check_compatible,
@@ -19,6 +20,7 @@ from indexer.store.writer import write_index
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "DenseIndexConfig",
     "EmbedderInfo",
     "IndexData",
     "check_compatible",

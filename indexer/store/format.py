@@ -66,6 +66,8 @@ class IndexData:
     path: Path | None = None
     #: Per document id, the file stamp it was read from (``documents.file_stamp``), for the next run.
     stamps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The FAISS index type a build writes for its chunk vectors (recorded in the manifest).
+    dense_index: DenseIndexConfig = field(default_factory=lambda: DenseIndexConfig())
 
     def __post_init__(self) -> None:
         # Row of each document's first sentence, so chunk.first_sentence maps to a global row.
@@ -119,6 +121,54 @@ class IndexData:
         return self._faiss[embedder_id]
 
 
+@dataclass(frozen=True)
+class DenseIndexConfig:
+    """Which FAISS index holds the chunk vectors: exact below ``ann_min_chunks``, HNSW from there on.
+
+    Exact search is linear in the index (11 of 13.5 ms a query at 10^5 chunks, bench/scale.py);
+    HNSW answers in about 1-2 ms at 10^5 with recall@10 0.88-0.92 against exact on the
+    benchmark's fake vectors (ef_search 600), so it is used only where exact search is too slow.
+    """
+
+    ann_min_chunks: int = 200_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 100
+
+    def kind(self, chunks: int) -> str:
+        """``"flat"`` or ``"hnsw"`` for an index of ``chunks`` vectors."""
+        return "hnsw" if 0 < self.ann_min_chunks <= chunks else "flat"
+
+    def describe(self, chunks: int) -> dict[str, Any]:
+        """The manifest's record of the index type and its parameters."""
+        if self.kind(chunks) == "flat":
+            return {"type": "flat", "metric": "inner_product"}
+        return {"type": "hnsw", "metric": "inner_product", "m": self.hnsw_m, "ef_construction": self.hnsw_ef_construction}
+
+    def build(self, vectors: np.ndarray, dim: int) -> Any:
+        """A FAISS index over ``vectors`` (L2-normalised, so inner product is cosine)."""
+        import faiss
+
+        index: Any
+        if self.kind(len(vectors)) == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = self.hnsw_ef_construction
+        else:
+            index = faiss.IndexFlatIP(dim)
+        if len(vectors):
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return index
+
+
+def flat_vectors(index: Any) -> np.ndarray:
+    """A view (no copy) of the float32 vectors an ``IndexFlat`` or ``IndexHNSWFlat`` holds."""
+    import faiss
+
+    flat: Any = faiss.downcast_index(index.storage) if hasattr(index, "hnsw") else index
+    if not index.ntotal:
+        return np.zeros((0, index.d), np.float32)
+    return faiss.rev_swig_ptr(flat.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+
+
 def vector_stem(embedder_id: str) -> str:
     """File-name stem of an encoder's vector files (its id, made safe for a file name)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", embedder_id)
@@ -155,6 +205,7 @@ def build_manifest(data: IndexData, build_id: str) -> dict[str, Any]:
         "embedders": [asdict(e) for e in data.embedders],
         "chunker": data.chunker.to_record(),
         "lexical": {**data.lexical.params, "analyzer": ANALYZER},
+        "dense_index": data.dense_index.describe(len(data.chunks)),
         "counts": {
             "documents": len(data.documents),
             "chunks": len(data.chunks),

@@ -12,7 +12,7 @@ from indexer.chunks import Chunk, ChunkerConfig, Sentence
 from indexer.documents import Document
 from indexer.errors import IndexCorruptError
 from indexer.lexical import LexicalIndex
-from indexer.store.format import EmbedderInfo, IndexData, check_compatible, read_manifest, vector_stem
+from indexer.store.format import EmbedderInfo, IndexData, check_compatible, flat_vectors, read_manifest, vector_stem
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -58,14 +58,10 @@ def load_index(
         sentence_vectors: dict[str, np.ndarray] = {}
         faiss_indexes: dict[str, Any] = {}
         for info in infos:
-            index: Any = faiss.read_index(str(root / "dense" / f"{vector_stem(info.id)}.faiss"))  # an IndexFlatIP
+            index: Any = faiss.read_index(str(root / "dense" / f"{vector_stem(info.id)}.faiss"))
             faiss_indexes[info.id] = index
-            # A view of the vectors FAISS already holds, not a second copy of them.
-            chunk_vectors[info.id] = (
-                faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
-                if index.ntotal
-                else np.zeros((0, info.dim), np.float32)
-            )
+            # A view of the vectors FAISS already holds (flat or HNSW storage), not a second copy.
+            chunk_vectors[info.id] = flat_vectors(index)
             # Memory-mapped: a query reads only its candidate pool's rows (float16 in new builds).
             sentence_vectors[info.id] = np.load(
                 root / "dense" / f"{vector_stem(info.id)}.sentences.npy", mmap_mode="r"

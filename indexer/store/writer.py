@@ -78,10 +78,7 @@ def _write_build(builds: Path, index_dir: Path, data: IndexData) -> Path:
         dense = partial / "dense"
         dense.mkdir()
         for info in data.embedders:
-            index = faiss.IndexFlatIP(info.dim)
-            vectors = np.ascontiguousarray(data.chunk_vectors[info.id], dtype=np.float32)
-            if len(vectors):
-                index.add(vectors)
+            index = data.dense_index.build(data.chunk_vectors[info.id], info.dim)
             faiss.write_index(index, str(dense / f"{vector_stem(info.id)}.faiss"))
             # float16: half the bytes; a cosine moves by under 1e-3 (eval/README.md, "Vector storage").
             sentences = np.asarray(data.sentence_vectors[info.id], dtype=np.float16)

@@ -206,3 +206,25 @@ def test_a_build_with_float32_sentence_vectors_still_loads(corpus_copy, fake_set
     index = load_index(fake_settings.index_dir)
     assert index.sentence_vectors["fake"].dtype == np.float32
     assert Engine.load(fake_settings.engine, [fake_embedder]).ask("Who selects Tokutei Ginou workers?").citations
+
+
+def test_an_index_past_the_ann_size_uses_hnsw_and_records_it(corpus_copy, fake_settings, fake_embedder, build, tmp_path) -> None:
+    """Issue 11: exact below ``ann_min_chunks``, HNSW from there on, the choice written in the manifest."""
+    from tests.support.helpers import make_settings
+
+    build([corpus_copy], fake_settings, [fake_embedder])
+    assert read_manifest(fake_settings.index_dir)["dense_index"]["type"] == "flat"
+    hnsw_settings = make_settings(tmp_path / "hnsw" / "index", ann_min_chunks=1)
+    build([corpus_copy], hnsw_settings, [fake_embedder])
+    assert read_manifest(hnsw_settings.index_dir)["dense_index"] == {
+        "type": "hnsw", "metric": "inner_product", "m": 32, "ef_construction": 100,
+    }
+    flat_engine = Engine.load(fake_settings.engine, [fake_embedder])
+    hnsw_engine = Engine.load(hnsw_settings.engine, [fake_embedder])
+    index = hnsw_engine.index.faiss_index("fake")
+    assert type(index).__name__ == "IndexHNSWFlat" and index.hnsw.efSearch >= 600
+    np.testing.assert_array_equal(hnsw_engine.index.chunk_vectors["fake"], flat_engine.index.chunk_vectors["fake"])
+    question = "Who selects Tokutei Ginou workers?"
+    # 17 chunks: HNSW visits them all, so it finds what exact search finds.
+    flat_ids = [p.chunk_id for p in flat_engine.search(question, mode="dense")]
+    assert [p.chunk_id for p in hnsw_engine.search(question, mode="dense")] == flat_ids
