@@ -335,11 +335,12 @@ class LoadedDocuments:
     order: list[str] = field(default_factory=list)
 
 
-def file_stamp(path: Path, root: Path) -> dict[str, Any] | None:
-    """What says a file (and its sidecar) is unchanged without reading it: resolved path, size, mtime.
+def file_stamp(path: Path, root: Path, resolved_root: str | None = None) -> dict[str, Any] | None:
+    """What says a file (and its sidecar) is unchanged without reading it: where it is, size, mtime.
 
-    Keyed by the folder too, since the document id depends on the path relative to it.
-    ``None`` when the file cannot be stat'ed (reading it will then report why).
+    Keyed by the resolved folder and the path within it (the document id depends on both);
+    ``resolved_root`` saves resolving the folder once per file. ``None`` when the file cannot
+    be stat'ed (reading it will then report why).
     """
     try:
         stat = path.stat()
@@ -352,7 +353,7 @@ def file_stamp(path: Path, root: Path) -> dict[str, Any] | None:
     except OSError:
         sidecar = None
     return {
-        "key": f"{root.resolve()}|{path.resolve()}",
+        "key": f"{resolved_root or root.resolve()}|{_relative(path, root).as_posix()}",
         "size": stat.st_size,
         "mtime_ns": stat.st_mtime_ns,
         "sidecar": sidecar,
@@ -386,12 +387,16 @@ def load_documents(
     def unreadable(folder: Path, reason: str) -> None:
         _skip(loaded, folder, f"folder {reason}")
 
+    resolved_roots: dict[Path, str] = {}
+
     for path, root, in_folder in discover(paths, unreadable):
         if in_folder and not follow_symlinks and outside_folder(path, root):
             reason = f"a link to a file outside {root} (set TANYA_FOLLOW_SYMLINKS=true to index such files)"
             _skip(loaded, path, reason)
             continue
-        stamp = file_stamp(path, root)
+        if root not in resolved_roots:
+            resolved_roots[root] = str(root.resolve())
+        stamp = file_stamp(path, root, resolved_roots[root])
         previous = (known or {}).get(stamp["key"]) if stamp else None
         if previous is not None and previous[1] == stamp and previous[0] not in seen:
             seen[previous[0]] = str(path)
