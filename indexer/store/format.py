@@ -66,6 +66,9 @@ class IndexData:
     path: Path | None = None
     #: Per document id, the file stamp it was read from (``documents.file_stamp``), for the next run.
     stamps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: BM25 terms of each chunk (the analyser's output), kept so the next build does not analyse unchanged
+    #: chunks again; ``None`` when not at hand (a loaded build reads them only when building).
+    chunk_terms: list[list[str]] | None = None
     #: The FAISS index type a build writes for its chunk vectors (recorded in the manifest).
     dense_index: DenseIndexConfig = field(default_factory=lambda: DenseIndexConfig())
 
@@ -233,6 +236,20 @@ def missing_files(index_dir: Path, manifest: dict[str, Any]) -> list[str]:
         stem = vector_stem(str(entry.get("id", "")))
         needed += [f"dense/{stem}.faiss", f"dense/{stem}.sentences.npy"]
     return [name for name in needed if not (index_dir / name).exists()]
+
+
+#: One JSON list of BM25 terms per chunk, in row order (absent from builds made before it existed).
+TERMS_FILE = "bm25-terms.jsonl"
+
+
+def read_terms(index_dir: Path, rows: int) -> list[list[str]] | None:
+    """The chunk terms a build kept, or ``None`` if it has none (or not one list per chunk)."""
+    try:
+        with open(index_dir / TERMS_FILE, encoding="utf-8") as handle:
+            terms = [json.loads(line) for line in handle]
+    except (OSError, ValueError):
+        return None
+    return terms if len(terms) == rows else None
 
 
 def read_manifest(index_dir: Path) -> dict[str, Any]:

@@ -25,13 +25,19 @@ from typing import Any
 
 import numpy as np
 
-from indexer.store.format import KEEP_BUILDS, MANIFEST, IndexData, build_manifest, builds_dir, vector_stem
+from indexer.store.format import KEEP_BUILDS, MANIFEST, TERMS_FILE, IndexData, build_manifest, builds_dir, vector_stem
 
 
 def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _write_jsonl_lists(path: Path, rows: list[list[str]]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def write_index(index_dir: Path, data: IndexData) -> Path:
@@ -85,6 +91,8 @@ def _write_build(builds: Path, index_dir: Path, data: IndexData) -> Path:
             sentences = np.asarray(data.sentence_vectors[info.id], dtype=np.float16)
             np.save(dense / f"{vector_stem(info.id)}.sentences.npy", sentences)
         data.lexical.save(partial / "bm25")
+        if data.chunk_terms is not None:
+            _write_jsonl_lists(partial / TERMS_FILE, data.chunk_terms)
         manifest = build_manifest(data, build_id)
         # The manifest goes last: a build without one is incomplete by definition.
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")

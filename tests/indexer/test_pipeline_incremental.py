@@ -195,3 +195,27 @@ def test_pruning_keeps_the_previous_build_within_one_second(
     remaining = {b.resolve() for b in _builds(fake_settings.index_dir)}
     assert targets[-2] in remaining  # the build readers were using until the last swap
     assert remaining == set(targets[-store_writer.KEEP_BUILDS :])
+
+
+def test_unchanged_chunks_keep_their_bm25_terms(corpus_copy, fake_settings, fake_embedder, build, tmp_path, monkeypatch) -> None:
+    """Issue 11: adding a document analyses only its chunks; BM25 equals a from-scratch build's."""
+    from indexer.lexical import Analyzer
+
+    first = build([corpus_copy], fake_settings, [fake_embedder])
+    (corpus_copy / "added.txt").write_text("Program magang baru untuk perawat di Osaka. Kontraknya tiga tahun.")
+    analysed: list[str] = []
+    real = Analyzer.analyse
+
+    def counting(self, text, lang):  # type: ignore[no-untyped-def]
+        analysed.append(text)
+        return real(self, text, lang)
+
+    monkeypatch.setattr(Analyzer, "analyse", counting)
+    second = build([corpus_copy], fake_settings, [fake_embedder])
+    monkeypatch.undo()
+    assert second.chunks > first.chunks and len(analysed) == second.chunks - first.chunks
+    scratch_settings = make_settings(tmp_path / "scratch" / "index")
+    build([corpus_copy], scratch_settings, [fake_embedder])
+    incremental, scratch = load_index(fake_settings.index_dir), load_index(scratch_settings.index_dir)
+    for query in (["magang"], ["osaka", "perawat"], ["tokutei", "ginou"]):
+        np.testing.assert_array_equal(incremental.lexical.scores(query), scratch.lexical.scores(query))
