@@ -28,7 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import cpu_name  # bench/bench.py: both run as scripts from bench/
+from indexer.store import DenseIndexConfig
+
 ROOT = Path(__file__).resolve().parent.parent
+#: The shipped threshold for HNSW (results at any other are written to scale-N-annM.json).
+DEFAULT_ANN = DenseIndexConfig().ann_min_chunks
 RESULTS = ROOT / "bench" / "results"
 DIM = 384
 SENTENCES_PER_DOC = 40
@@ -150,7 +156,7 @@ def main() -> int:
     parser.add_argument("--chunks", "-n", type=int, default=10_000)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "eval-data")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--ann-min-chunks", type=int, default=200_000, help="HNSW from this many chunks (TANYA_ANN_MIN_CHUNKS)")
+    parser.add_argument("--ann-min-chunks", type=int, default=DEFAULT_ANN, help="HNSW from this many chunks (TANYA_ANN_MIN_CHUNKS)")
     parser.add_argument("--work", type=Path, default=None, help="Keep the corpus and index here (default: a temp dir)")
     parser.add_argument("--measure", nargs=2, metavar=("INDEX_DIR", "QUESTIONS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,21 +201,14 @@ def main() -> int:
         "add_one_doc_s": round(add["seconds"], 3), "remove_one_doc_s": round(remove["seconds"], 3),
         "noop_reindex_s": round(noop["seconds"], 3), "noop_changed": noop["changed"],
         "index_type": measured["index_type"], "ann_min_chunks": args.ann_min_chunks, "dense": f"fake embedder, dim {DIM}",
-        "machine": {"cpu": _cpu(), "cores": os.cpu_count()}, "date": time.strftime("%Y-%m-%d"),
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count()}, "date": time.strftime("%Y-%m-%d"),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    suffix = "" if args.ann_min_chunks == 200_000 else f"-ann{args.ann_min_chunks}"
+    suffix = "" if args.ann_min_chunks == DEFAULT_ANN else f"-ann{args.ann_min_chunks}"
     out = RESULTS / f"scale-{args.chunks}{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -296,7 +296,7 @@ def read_document(path: Path, root: Path, max_bytes: int) -> Document:
     known = {"doc_id", "title", "languages", "kind", "date", "description"}
     return Document(
         doc_id=str(meta.get("doc_id") or make_doc_id(path, root)),
-        source=path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name,
+        source=_relative(path, root).as_posix(),
         title=str(meta.get("title") or extracted_title or _first_line_title(text) or path.stem),
         lang=lang if lang in ("en", "id") else detected,
         text=text,
