@@ -20,7 +20,7 @@ def bar_console() -> Console:
 
 def plain(stage: str, done: int, total: int, detail: str) -> None:
     """Progress as plain lines: in a log (CI, nohup) a live bar prints nothing until the end."""
-    if done == total or done % 50 == 0 or stage == "pools":
+    if done == total or done % 50 == 0 or stage in {"pools", "resumed"}:
         typer.echo(f"{stage}: {done}/{total} {detail}", err=True)
 
 
@@ -45,7 +45,9 @@ def reranker(
     """Train the LoRA adapter and head, calibrate on the valid splits, write ``out``.
 
     The valid sets are indexed and retrieved with the product's settings (``TANYA_*``: encoders,
-    chunker, candidate passages), so the calibration matches what the answerer reads.
+    chunker, candidate passages), so the calibration matches what the answerer reads. The training
+    state is saved every few steps in ``work_dir/resume``: run the same command again after an
+    interruption and it continues from there.
     """
     from service.config import load_settings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,32 @@ def test_the_same_seed_gives_the_same_adapter(tmp_path: Path) -> None:
     assert all(bool((a[k] - b[k]).abs().max() <= 1e-6) for k in a)
     assert first["valid_pool_metrics"] == second["valid_pool_metrics"]
     assert (tmp_path / "a" / "MODEL_CARD.md").is_file()
+
+
+class _Killed(Exception):
+    """Stands for the process dying mid-run."""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA / "tydiqa-id" / "train.json").is_file(), reason="../shared/eval-data is not here")
+def test_an_interrupted_run_resumes_to_the_same_adapter(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    settings = make_settings(tmp_path / "unused-index")
+    config = replace(TINY, resume_every=1)
+    train(config, DATA, tmp_path / "whole", settings, tmp_path / "work-whole")
+
+    def die_after_first_step(stage: str, done: int, total: int, detail: str) -> None:
+        if stage == "train" and done == 1:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        train(config, DATA, tmp_path / "cut", settings, tmp_path / "work-cut", die_after_first_step)
+    assert (tmp_path / "work-cut" / "resume" / "state.pt").is_file()
+    steps: list[int] = []
+    train(config, DATA, tmp_path / "cut", settings, tmp_path / "work-cut",
+          lambda stage, done, total, detail: steps.append(done) if stage == "train" else None)
+    assert steps == [2]  # step 1 was not run again
+    assert not (tmp_path / "work-cut" / "resume" / "state.pt").exists()  # cleared once finished
+    a, b = load_file(str(tmp_path / "whole" / ADAPTER_FILE)), load_file(str(tmp_path / "cut" / ADAPTER_FILE))
+    assert all(bool((a[k] - b[k]).abs().max() <= 1e-6) for k in a)
