@@ -114,7 +114,10 @@ def bare_e5(
     for item in items:
         started = time.perf_counter()
         query = embedder.embed_queries([item.question])[0]
-        top = np.argsort(-(vectors @ query))[:3]
+        scores = vectors @ query
+        if engine.index.sentence_live is not None:  # sentences of deleted documents (a delta build)
+            scores[~engine.index.sentence_live] = -np.inf
+        top = np.argsort(-scores)[:3]
         latency = (time.perf_counter() - started) * 1000
         texts = [engine.index.sentences[int(i)].text for i in top]
         out.append(

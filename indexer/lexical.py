@@ -9,10 +9,12 @@ numbers ("BP2MI", "10.000") match across languages.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -112,3 +114,74 @@ class LexicalIndex:
             return np.zeros(self.rows, dtype=np.float32)
         scores = retriever.get_scores_from_ids(ids)  # type: ignore[attr-defined]
         return np.asarray(scores[: self.rows], dtype=np.float32)
+
+    def document_frequency(self, token: str) -> int:
+        """How many passages hold ``token``."""
+        retriever: Any = self._retriever
+        column = retriever.vocab_dict.get(token)
+        indptr = retriever.scores["indptr"]
+        if column is None or column >= len(indptr) - 1:
+            return 0
+        return int(indptr[column + 1] - indptr[column])
+
+    @property
+    def documents(self) -> int:
+        """Passages counted in the statistics (a placeholder counts for an empty index)."""
+        return int(self._retriever.scores["num_docs"])  # type: ignore[attr-defined]
+
+    def token_scores(self, token: str) -> np.ndarray | None:
+        """Every passage's BM25 score for one query token (``None`` if the token is unknown here)."""
+        retriever: Any = self._retriever
+        column = retriever.vocab_dict.get(token)
+        if column is None or column >= len(retriever.scores["indptr"]) - 1:
+            return None
+        return np.asarray(retriever.get_scores_from_ids([column])[: self.rows], dtype=np.float32)
+
+
+def lucene_idf(frequency: int, documents: int) -> float:
+    """BM25's term weight as bm25s's "lucene" method computes it."""
+    return math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
+
+
+class SegmentedLexical:
+    """BM25 over a base index and a delta index, scored as if they were one.
+
+    bm25s bakes each term's IDF into its postings, so each part's score for a token is rescaled
+    from the part's own IDF to the IDF over both parts (document counts and frequencies summed).
+    Rows of deleted documents (``live`` false) score 0; their terms still count in the statistics,
+    as deleted documents do in Lucene until segments merge. Length normalisation uses each part's
+    own average length; both differences vanish when the next complete build merges the parts.
+    """
+
+    def __init__(self, parts: Sequence[LexicalIndex], live: np.ndarray | None = None) -> None:
+        if any(part.params.get("method") != "lucene" for part in parts):
+            raise ValueError("segmented BM25 supports the lucene method only")
+        self.parts = list(parts)
+        self.live = live
+        self.params = {**self.parts[0].params, "rows": sum(p.rows for p in self.parts)}
+
+    @property
+    def rows(self) -> int:
+        """Number of indexed passages (current and deleted)."""
+        return sum(p.rows for p in self.parts)
+
+    def scores(self, tokens: Iterable[str]) -> np.ndarray:
+        """BM25 score of every row for the query tokens."""
+        unique = list(dict.fromkeys(tokens))
+        total = sum(p.documents for p in self.parts)
+        out = np.zeros(self.rows, dtype=np.float32)
+        for token in unique:
+            frequencies = [p.document_frequency(token) for p in self.parts]
+            if not any(frequencies):
+                continue
+            weight = lucene_idf(sum(frequencies), total)
+            offset = 0
+            for part, frequency in zip(self.parts, frequencies, strict=True):
+                if frequency:
+                    own = part.token_scores(token)
+                    if own is not None:
+                        out[offset : offset + part.rows] += own * (weight / lucene_idf(frequency, part.documents))
+                offset += part.rows
+        if self.live is not None:
+            out[~self.live] = 0.0
+        return out

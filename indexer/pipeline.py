@@ -4,6 +4,13 @@ Incremental: a document whose fingerprint (content hash, title, language, format
 unchanged since the previous build keeps its chunks and vectors; only new or changed
 documents are embedded, removed ones drop out, and when nothing changed at all no new
 build is written.
+
+Cost in proportion to the change: once the index has ``delta_min_chunks`` chunks, a change is
+written as a *delta build* (``indexer.store.format``): only the new and changed documents'
+records, vectors and postings, stacked at load time on the last complete build, whose removed
+or replaced documents are masked. The previous build is never loaded for that; its manifest
+says what it holds. When the delta (its chunks plus the base's deleted ones) would pass
+``max_delta_share`` of the base, the run writes a complete build instead, merging the two.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ from indexer.store import (
     write_index,
 )
 from indexer.store.embedding_cache import EmbeddingCache, cache_path, embed_cached
-from indexer.store.format import missing_files, read_terms
+from indexer.store.format import DeltaBase, missing_files, read_build_terms
+from indexer.store.reader import load_segment
 from indexer.tokens import TokenCounter, get_counter
 
 log = logging.getLogger(__name__)
@@ -58,6 +66,10 @@ class IndexConfig:
     tiktoken_cache_dir: Path | None = None
     #: Exact FAISS search below a size, HNSW above it.
     dense_index: DenseIndexConfig = field(default_factory=DenseIndexConfig)
+    #: From this many chunks in the last complete build, a change is written as a delta build.
+    delta_min_chunks: int = 2_000
+    #: Largest delta (chunks, plus the base's deleted chunks) as a share of its base.
+    max_delta_share: float = 0.25
 
 
 @dataclass
@@ -188,6 +200,10 @@ def build_index(
             collisions=loaded.collisions, chunks=int(manifest.get("counts", {}).get("chunks", 0)),
             sentences=int(manifest.get("counts", {}).get("sentences", 0)), seconds=time.perf_counter() - started,
         )
+    if manifest:
+        report = _build_delta(loaded, manifest, config, embedders, counter, progress, started)
+        if report is not None:
+            return report
     previous, reason = _previous(index_dir, infos, chunker)
     if loaded.unchanged and (previous is None or not set(loaded.unchanged) <= set(previous.documents)):
         # The build those stamps came from cannot be read now: read every file after all.
@@ -229,6 +245,28 @@ def build_index(
     new_parts: dict[str, tuple[list[Sentence], list[Chunk]]] = {}
     for doc in fresh:
         new_parts[doc.doc_id] = chunk_document(doc, counter, chunker)
+    data = _embed_and_write(
+        config, embedders, documents, new_parts, previous, stamps, report, progress, base=None
+    )
+    report.build_id = data.build_id
+    report.chunks, report.sentences = len(data.chunks), len(data.sentences)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _embed_and_write(
+    config: IndexConfig,
+    embedders: Sequence[Embedder],
+    documents: list[Document],
+    new_parts: dict[str, tuple[list[Sentence], list[Chunk]]],
+    previous: IndexData | None,
+    stamps: dict[str, dict[str, Any]],
+    report: IndexReport,
+    progress: ProgressCallback | None,
+    base: DeltaBase | None,
+) -> IndexData:
+    """Embed the new chunks and sentences (through the resume cache), assemble the build and write it."""
+    fresh = [d for d in documents if d.doc_id in new_parts]
     chunk_texts = [c.embedding_text(doc.title) for doc in fresh for c in new_parts[doc.doc_id][1]]
     sentence_texts = [s.text for doc in fresh for s in new_parts[doc.doc_id][0]]
     total = (len(chunk_texts) + len(sentence_texts)) * len(embedders)
@@ -243,7 +281,7 @@ def build_index(
     if progress:
         progress(0, total)
     # Every encoded batch is committed to the cache at once: a run killed now resumes from there.
-    cache = EmbeddingCache(cache_path(index_dir))
+    cache = EmbeddingCache(cache_path(config.index_dir))
     try:
         counts = {"cached": 0, "encoded": 0}
         new_chunk_vectors = _embed(embedders, chunk_texts, config.batch_size, tick, cache, counts)
@@ -254,18 +292,95 @@ def build_index(
             documents={d.doc_id: d for d in documents},
             stamps=stamps,
             dense_index=config.dense_index,
-            embedders=infos,
-            chunker=chunker,
+            embedders=embedder_infos(embedders),
+            chunker=config.chunker,
+            base=base,
             **new_build,
         )
-        write_index(index_dir, data)
+        write_index(config.index_dir, data)
         # The build holds these vectors now; the cache is only for runs that die before this point.
         cache.clear()
     finally:
         cache.close()
-    report.build_id = data.build_id
-    report.chunks, report.sentences = len(data.chunks), len(data.sentences)
     report.texts_embedded = len(chunk_texts) + len(sentence_texts)
+    return data
+
+
+def _build_delta(
+    loaded: LoadedDocuments,
+    manifest: dict[str, Any],
+    config: IndexConfig,
+    embedders: Sequence[Embedder],
+    counter: TokenCounter,
+    progress: ProgressCallback | None,
+    started: float,
+) -> IndexReport | None:
+    """Write the change as a delta build, reading only the manifest and the current delta; ``None`` if it
+    does not qualify (a small index, a delta grown too large, a base that is not there)."""
+    base_info = manifest.get("base") if isinstance(manifest.get("base"), dict) else None
+    counts = manifest.get("counts", {})
+    base_chunks = int(counts.get("base_chunks" if base_info else "chunks", 0))
+    if base_chunks < max(1, config.delta_min_chunks):
+        return None
+    recorded = {d["doc_id"]: d for d in manifest.get("documents", [])}
+    read = {d.doc_id: d for d in loaded.documents}
+    changed = {
+        doc_id for doc_id, doc in read.items()
+        if doc_id not in recorded
+        or recorded[doc_id].get("fingerprint") != document_fingerprint(doc)
+        or recorded[doc_id].get("metadata_hash") != metadata_hash(doc)
+    }
+    current = set(loaded.order)
+    removed = sorted(set(recorded) - current)
+    in_base = {doc_id for doc_id, d in recorded.items() if d.get("segment", "base") == "base"}
+    deleted = set(base_info.get("deleted", [])) if base_info else set()
+    deleted_chunks = int(base_info.get("deleted_chunks", 0)) if base_info else 0
+    newly_deleted = (changed | set(removed)) & in_base
+    deleted_chunks += sum(int(recorded[d].get("chunks", 0)) for d in newly_deleted)
+    deleted |= newly_deleted
+
+    previous: IndexData | None = None
+    if base_info:
+        try:
+            previous = load_segment(config.index_dir)
+        except (IndexCorruptError, IndexNotFoundError):
+            return None
+    kept_delta = [
+        previous.documents[d] for d in loaded.order
+        if previous is not None and d in previous.documents and d not in changed
+    ]
+    fresh = [read[d] for d in loaded.order if d in changed]
+    new_parts = {doc.doc_id: chunk_document(doc, counter, config.chunker) for doc in fresh}
+    delta_chunks = sum(int(recorded[d.doc_id].get("chunks", 0)) for d in kept_delta)
+    delta_chunks += sum(len(parts[1]) for parts in new_parts.values())
+    if delta_chunks + deleted_chunks > config.max_delta_share * base_chunks:
+        return None  # merge: the caller writes a complete build
+
+    stamps = {**loaded.unchanged, **loaded.stamps}
+    base_entries = [
+        {**{k: v for k, v in recorded[d].items() if k != "segment"}, "stamp": stamps.get(d, recorded[d].get("stamp"))}
+        for d in loaded.order if d in in_base and d not in deleted
+    ]
+    base = DeltaBase(
+        build_id=str(base_info["build_id"]) if base_info else str(manifest.get("build_id", "")),
+        deleted=sorted(deleted),
+        documents=base_entries,
+        chunks=base_chunks,
+        dense_index={k: v for k, v in manifest.get("dense_index", {}).items() if k != "delta"},
+        deleted_chunks=deleted_chunks,
+    )
+    report = IndexReport(
+        index_dir=str(config.index_dir), build_id="", changed=True, documents=len(current),
+        reused_documents=[d for d in loaded.order if d not in changed],
+        embedded_documents=[d.doc_id for d in fresh], removed_documents=removed,
+        skipped=loaded.skipped, collisions=loaded.collisions,
+    )
+    data = _embed_and_write(
+        config, embedders, kept_delta + fresh, new_parts, previous, stamps, report, progress, base=base
+    )
+    report.build_id = data.build_id
+    report.chunks = int(data.manifest["counts"]["chunks"])
+    report.sentences = int(data.manifest["counts"]["sentences"])
     report.seconds = time.perf_counter() - started
     return report
 
@@ -290,10 +405,13 @@ def _assemble(
     old_chunk_rows: dict[str, list[int]] = {}
     old_sentence_rows: dict[str, list[int]] = {}
     if previous is not None:
+        # Only current rows: a loaded delta build also holds the masked rows of documents it replaced.
         for i, c in enumerate(previous.chunks):
-            old_chunk_rows.setdefault(c.doc_id, []).append(i)
+            if previous.live_chunk(i):
+                old_chunk_rows.setdefault(c.doc_id, []).append(i)
         for i, s in enumerate(previous.sentences):
-            old_sentence_rows.setdefault(s.doc_id, []).append(i)
+            if previous.live_sentence(i):
+                old_sentence_rows.setdefault(s.doc_id, []).append(i)
     new_chunk_cursor = 0
     new_sentence_cursor = 0
     for doc in documents:
@@ -320,7 +438,7 @@ def _assemble(
     # BM25 terms: an unchanged chunk's come from the previous build (analysing every chunk again
     # was the largest part of adding one document at 10^5 chunks).
     analyzer = Analyzer()
-    old_terms = read_terms(previous.path, len(previous.chunks)) if previous is not None and previous.path else None
+    old_terms = read_build_terms(previous) if previous is not None else None
     terms = [
         old_terms[old_row] if old_terms is not None and old_row >= 0 else analyzer.analyse(chunk.text, chunk.lang)
         for chunk, old_row in zip(chunks, chunk_plan[0], strict=True)

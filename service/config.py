@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     ann_min_chunks: int = Field(
         default=200_000, ge=0, description="Chunks from which FAISS uses HNSW instead of exact search; 0 = always exact"
     )
+    delta_min_chunks: int = Field(
+        default=2_000, ge=0,
+        description="Index size (chunks) from which a small change is written as a delta build on top of the last complete one",
+    )
+    max_delta_share: float = Field(
+        default=0.25, ge=0.0, le=1.0,
+        description="Largest delta (its chunks plus the base's deleted ones, as a share of the base) before a complete build",
+    )
 
     # --- retrieval
     mode: Mode = "hybrid"
@@ -175,6 +183,8 @@ class Settings(BaseSettings):
             batch_size=self.embed_batch_size,
             tiktoken_cache_dir=self.tiktoken_cache_dir,
             dense_index=DenseIndexConfig(ann_min_chunks=self.ann_min_chunks),
+            delta_min_chunks=self.delta_min_chunks,
+            max_delta_share=self.max_delta_share,
         )
 
     @property

@@ -11,9 +11,18 @@ Layout of one build::
     dense/<embedder>.faiss       chunk vectors (inner product over L2-normalised vectors)
     dense/<embedder>.sentences.npy   sentence vectors, for picking answer sentences
     bm25/                  bm25s postings over language-stemmed chunk tokens
+    bm25-terms.jsonl       the analysed terms of each chunk, so the next build need not analyse them again
 
 ``index_dir`` itself is a symbolic link to the current build under ``<index_dir>.builds/``
 (see ``writer`` for the atomic swap).
+
+**Delta builds** (format 2) make a small change cost its own size. Such a build holds only the
+documents added or changed since a *base* (a complete build, kept beside it), in the same
+files, and its manifest names the base and the base documents that are gone (``base.deleted``).
+Loading stacks the two: base rows first, then the delta's, with the deleted documents' rows
+masked out (``IndexData.live``). BM25 scores use statistics of both parts (see
+``indexer.lexical.SegmentedLexical``). When the delta grows past a share of its base, the next
+run writes a complete build again (``indexer.pipeline``).
 """
 
 from __future__ import annotations
@@ -32,13 +41,58 @@ from indexer.chunks import Chunk, ChunkerConfig, Sentence
 from indexer.documents import Document
 from indexer.embedders import Embedder
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from indexer.lexical import LexicalIndex
+from indexer.lexical import LexicalIndex, SegmentedLexical
 
 FORMAT = "tanya-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this code reads (1: no delta builds).
+READABLE_VERSIONS = (1, 2)
 ANALYZER = "snowball-en-id/v1"
 MANIFEST = "manifest.json"
 KEEP_BUILDS = 2
+
+
+class StackedRows:
+    """Rows of several matrices as one (a base build's memory-mapped rows, then its delta's), never copied whole.
+
+    Supports what the search reads: one row, a slice or an array of rows, ``len`` and ``shape``.
+    """
+
+    def __init__(self, parts: Sequence[np.ndarray]) -> None:
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0, *(len(p) for p in self.parts)])
+        self.dtype = np.result_type(*(p.dtype for p in self.parts))
+        self.shape = (int(self.offsets[-1]), *self.parts[0].shape[1:])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            row = int(key) + len(self) if key < 0 else int(key)
+            which = int(np.searchsorted(self.offsets, row, side="right")) - 1
+            if not 0 <= row < len(self):
+                raise IndexError(f"row {key} out of range for {len(self)} rows")
+            return np.asarray(self.parts[which][row - self.offsets[which]])
+        rows = np.arange(len(self))[key] if isinstance(key, slice) else np.asarray(key, dtype=np.int64)
+        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        owner = np.searchsorted(self.offsets, rows, side="right") - 1
+        for i, part in enumerate(self.parts):
+            mine = owner == i
+            if mine.any():
+                out[mine] = part[rows[mine] - self.offsets[i]]
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = np.concatenate([np.asarray(p) for p in self.parts])
+        return whole if dtype is None else whole.astype(dtype)
+
+    def __matmul__(self, other: np.ndarray) -> np.ndarray:
+        return np.asarray(self) @ other
+
+
+#: A matrix of rows: an array (memory-mapped or not) or a base's rows stacked with a delta's.
+RowMatrix = np.ndarray | StackedRows
 
 
 @dataclass(frozen=True)
@@ -60,8 +114,8 @@ class IndexData:
     embedders: list[EmbedderInfo]
     chunker: ChunkerConfig
     chunk_vectors: dict[str, np.ndarray]
-    sentence_vectors: dict[str, np.ndarray]
-    lexical: LexicalIndex
+    sentence_vectors: dict[str, RowMatrix]
+    lexical: LexicalIndex | SegmentedLexical
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     #: Per document id, the file stamp it was read from (``documents.file_stamp``), for the next run.
@@ -71,15 +125,40 @@ class IndexData:
     chunk_terms: list[list[str]] | None = None
     #: The FAISS index type a build writes for its chunk vectors (recorded in the manifest).
     dense_index: DenseIndexConfig = field(default_factory=lambda: DenseIndexConfig())
+    #: Which chunk rows and sentence rows are current (``None``: all): a loaded delta build keeps the
+    #: rows of base documents it deleted or replaced, masked out here.
+    live: np.ndarray | None = None
+    sentence_live: np.ndarray | None = None
+    #: When writing a delta build: the base it extends (the records above are the delta's own).
+    base: DeltaBase | None = None
 
     def __post_init__(self) -> None:
         # Row of each document's first sentence, so chunk.first_sentence maps to a global row.
+        # A delta's rows come after its base's, so a replaced document's current rows win.
         self.sentence_base: dict[str, int] = {}
         for row, sentence in enumerate(self.sentences):
-            if sentence.ordinal == 0:
+            if sentence.ordinal == 0 and (self.sentence_live is None or self.sentence_live[row]):
                 self.sentence_base[sentence.doc_id] = row
         self._faiss: dict[str, Any] = {}
         self._spans: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def live_chunks(self) -> int:
+        """How many chunks are current (rows of deleted documents not counted)."""
+        return len(self.chunks) if self.live is None else int(self.live.sum())
+
+    @property
+    def live_sentences(self) -> int:
+        """How many sentences are current."""
+        return len(self.sentences) if self.sentence_live is None else int(self.sentence_live.sum())
+
+    def live_chunk(self, row: int) -> bool:
+        """Whether chunk ``row`` belongs to a current document."""
+        return self.live is None or bool(self.live[row])
+
+    def live_sentence(self, row: int) -> bool:
+        """Whether sentence ``row`` belongs to a current document."""
+        return self.sentence_live is None or bool(self.sentence_live[row])
 
     def sentence_spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For chunk ``rows``: every sentence row they cover, and the position in ``rows`` each belongs to.
@@ -87,8 +166,12 @@ class IndexData:
         Vectorised over a whole candidate pool (a Python loop over 1,000 chunks cost more than the search).
         """
         if self._spans is None:
-            starts = np.array([self.sentence_rows(c).start for c in self.chunks], dtype=np.int64)
-            stops = np.array([self.sentence_rows(c).stop for c in self.chunks], dtype=np.int64)
+            # A masked chunk (of a deleted document) covers no sentence: it is never a candidate.
+            spans = [
+                self.sentence_rows(c) if self.live_chunk(i) else slice(0, 0) for i, c in enumerate(self.chunks)
+            ]
+            starts = np.array([s.start for s in spans], dtype=np.int64)
+            stops = np.array([s.stop for s in spans], dtype=np.int64)
             self._spans = (starts, stops)
         starts, stops = self._spans[0][rows], self._spans[1][rows]
         lengths = stops - starts
@@ -122,6 +205,23 @@ class IndexData:
                 index.add(np.ascontiguousarray(vectors, dtype=np.float32))
             self._faiss[embedder_id] = index
         return self._faiss[embedder_id]
+
+
+@dataclass(frozen=True)
+class DeltaBase:
+    """What a delta build records about its base: the build, and the base documents it no longer has."""
+
+    build_id: str
+    #: Base documents removed or replaced since the base was written.
+    deleted: list[str]
+    #: The manifest entries of the base documents still current (for the next run's change check).
+    documents: list[dict[str, Any]]
+    #: Chunks in the base (current and deleted).
+    chunks: int
+    #: The base's FAISS index type (its manifest's ``dense_index``).
+    dense_index: dict[str, Any] = field(default_factory=dict)
+    #: Base chunks of the deleted documents (masked rows the next merge drops).
+    deleted_chunks: int = 0
 
 
 @dataclass(frozen=True)
@@ -196,10 +296,44 @@ def metadata_hash(doc: Document) -> str:
 
 
 def build_manifest(data: IndexData, build_id: str) -> dict[str, Any]:
-    """The manifest describing ``data``."""
+    """The manifest describing ``data`` (and, for a delta build, its base)."""
     per_doc_chunks: dict[str, int] = {}
     for chunk in data.chunks:
         per_doc_chunks[chunk.doc_id] = per_doc_chunks.get(chunk.doc_id, 0) + 1
+    per_doc_sentences: dict[str, int] = {}
+    for sentence in data.sentences:
+        per_doc_sentences[sentence.doc_id] = per_doc_sentences.get(sentence.doc_id, 0) + 1
+    own = [
+        {
+            "doc_id": doc.doc_id,
+            "source": doc.source,
+            "sha256": doc.sha256,
+            "fingerprint": document_fingerprint(doc),
+            "metadata_hash": metadata_hash(doc),
+            "chunks": per_doc_chunks.get(doc.doc_id, 0),
+            "sentences": per_doc_sentences.get(doc.doc_id, 0),
+            "stamp": data.stamps.get(doc.doc_id),
+        }
+        for doc in data.documents.values()
+    ]
+    counts = {"documents": len(data.documents), "chunks": len(data.chunks), "sentences": len(data.sentences)}
+    extra: dict[str, Any] = {}
+    if data.base is not None:
+        base = data.base
+        own = [{**entry, "segment": "delta"} for entry in own]
+        kept = [{**entry, "segment": "base"} for entry in base.documents]
+        counts = {
+            "documents": len(kept) + len(own),
+            "chunks": sum(int(e.get("chunks", 0)) for e in kept) + len(data.chunks),
+            "sentences": sum(int(e.get("sentences", 0)) for e in kept) + len(data.sentences),
+            "delta_chunks": len(data.chunks),
+            "base_chunks": base.chunks,
+        }
+        extra = {
+            "base": {"build_id": base.build_id, "deleted": base.deleted, "deleted_chunks": base.deleted_chunks},
+            "dense_index": {**base.dense_index, "delta": "flat"},
+        }
+        own = kept + own
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -209,23 +343,9 @@ def build_manifest(data: IndexData, build_id: str) -> dict[str, Any]:
         "chunker": data.chunker.to_record(),
         "lexical": {**data.lexical.params, "analyzer": ANALYZER},
         "dense_index": data.dense_index.describe(len(data.chunks)),
-        "counts": {
-            "documents": len(data.documents),
-            "chunks": len(data.chunks),
-            "sentences": len(data.sentences),
-        },
-        "documents": [
-            {
-                "doc_id": doc.doc_id,
-                "source": doc.source,
-                "sha256": doc.sha256,
-                "fingerprint": document_fingerprint(doc),
-                "metadata_hash": metadata_hash(doc),
-                "chunks": per_doc_chunks.get(doc.doc_id, 0),
-                "stamp": data.stamps.get(doc.doc_id),
-            }
-            for doc in data.documents.values()
-        ],
+        "counts": counts,
+        **extra,
+        "documents": own,
     }
 
 
@@ -235,11 +355,36 @@ def missing_files(index_dir: Path, manifest: dict[str, Any]) -> list[str]:
     for entry in manifest.get("embedders", []):
         stem = vector_stem(str(entry.get("id", "")))
         needed += [f"dense/{stem}.faiss", f"dense/{stem}.sentences.npy"]
-    return [name for name in needed if not (index_dir / name).exists()]
+    missing = [name for name in needed if not (index_dir / name).exists()]
+    base = base_dir(index_dir, manifest)
+    if base is not None:
+        missing += [f"base {base.name}: {name}" for name in [*needed, MANIFEST] if not (base / name).exists()]
+    return missing
+
+
+def base_dir(build_dir: Path, manifest: dict[str, Any]) -> Path | None:
+    """The folder of a delta build's base (``None`` for a complete build)."""
+    base = manifest.get("base")
+    if not isinstance(base, dict):
+        return None
+    return build_dir.resolve().parent / str(base.get("build_id", ""))
 
 
 #: One JSON list of BM25 terms per chunk, in row order (absent from builds made before it existed).
 TERMS_FILE = "bm25-terms.jsonl"
+
+
+def read_build_terms(data: IndexData) -> list[list[str]] | None:
+    """The terms of every chunk row of a loaded build (base rows, then a delta's), or ``None``."""
+    if data.path is None:
+        return None
+    base = base_dir(data.path, data.manifest)
+    if base is None:
+        return read_terms(data.path, len(data.chunks))
+    base_rows = int(data.manifest.get("counts", {}).get("base_chunks", -1))
+    first = read_terms(base, base_rows)
+    second = read_terms(data.path, len(data.chunks) - base_rows)
+    return None if first is None or second is None else first + second
 
 
 def read_terms(index_dir: Path, rows: int) -> list[list[str]] | None:
@@ -263,7 +408,7 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
         raise IndexCorruptError(f"cannot read {path}: {exc}") from exc
     if not isinstance(manifest, dict):
         raise IndexCorruptError(f"{path} is not a manifest object")
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format") != FORMAT or manifest.get("format_version") not in READABLE_VERSIONS:
         raise IndexMismatchError(
             f"index at {index_dir} has format {manifest.get('format')!r} v{manifest.get('format_version')}, "
             f"this Tanya reads {FORMAT!r} v{FORMAT_VERSION}; rebuild it with 'tanya index'"

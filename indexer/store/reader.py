@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,18 @@ import numpy as np
 from indexer.chunks import Chunk, ChunkerConfig, Sentence
 from indexer.documents import Document
 from indexer.errors import IndexCorruptError
-from indexer.lexical import LexicalIndex
-from indexer.store.format import EmbedderInfo, IndexData, check_compatible, flat_vectors, read_manifest, vector_stem
+from indexer.lexical import LexicalIndex, SegmentedLexical
+from indexer.store.format import (
+    EmbedderInfo,
+    IndexData,
+    RowMatrix,
+    StackedRows,
+    base_dir,
+    check_compatible,
+    flat_vectors,
+    read_manifest,
+    vector_stem,
+)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -38,53 +49,134 @@ def _check_offsets(index_dir: Path, documents: dict[str, Document], spans: list[
             )
 
 
-def load_index(
-    index_dir: Path, embedders: list[EmbedderInfo] | None = None, chunker: ChunkerConfig | None = None
-) -> IndexData:
-    """Load the current build; with ``embedders``/``chunker`` given, refuse a mismatching index."""
-    # Resolve the link once, so that a swap during loading cannot mix two builds.
-    root = index_dir.resolve()
-    manifest = read_manifest(root)
-    if embedders is not None and chunker is not None:
-        check_compatible(manifest, embedders, chunker, index_dir)
+@dataclass
+class _Segment:
+    """The records and vectors one build folder holds itself (a delta build's own part)."""
+
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    sentences: list[Sentence]
+    faiss: dict[str, Any]
+    sentence_vectors: dict[str, np.ndarray]
+    lexical: LexicalIndex
+
+
+def _read_segment(root: Path, infos: list[EmbedderInfo], where: Path) -> _Segment:
     try:
         import faiss
 
         documents = {d["doc_id"]: Document.from_record(d) for d in _read_jsonl(root / "documents.jsonl")}
         chunks = [Chunk(**c) for c in _read_jsonl(root / "chunks.jsonl")]
         sentences = [Sentence(**s) for s in _read_jsonl(root / "sentences.jsonl")]
-        infos = [EmbedderInfo(**e) for e in manifest["embedders"]]
-        chunk_vectors: dict[str, np.ndarray] = {}
-        sentence_vectors: dict[str, np.ndarray] = {}
         faiss_indexes: dict[str, Any] = {}
+        sentence_vectors: dict[str, np.ndarray] = {}
         for info in infos:
-            index: Any = faiss.read_index(str(root / "dense" / f"{vector_stem(info.id)}.faiss"))
-            faiss_indexes[info.id] = index
-            # A view of the vectors FAISS already holds (flat or HNSW storage), not a second copy.
-            chunk_vectors[info.id] = flat_vectors(index)
+            faiss_indexes[info.id] = faiss.read_index(str(root / "dense" / f"{vector_stem(info.id)}.faiss"))
             # Memory-mapped: a query reads only its candidate pool's rows (float16 in new builds).
             sentence_vectors[info.id] = np.load(
                 root / "dense" / f"{vector_stem(info.id)}.sentences.npy", mmap_mode="r"
             )
         lexical = LexicalIndex.load(root / "bm25")
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise IndexCorruptError(f"index at {index_dir} is incomplete or damaged: {exc}") from exc
+        raise IndexCorruptError(f"index at {where} is incomplete or damaged: {exc}") from exc
     for info in infos:
-        if len(chunk_vectors[info.id]) != len(chunks) or len(sentence_vectors[info.id]) != len(sentences):
-            raise IndexCorruptError(f"index at {index_dir}: {info.id} vectors do not match the chunk records")
-    _check_offsets(index_dir, documents, [*chunks, *sentences])
+        if faiss_indexes[info.id].ntotal != len(chunks) or len(sentence_vectors[info.id]) != len(sentences):
+            raise IndexCorruptError(f"index at {where}: {info.id} vectors do not match the chunk records")
+    return _Segment(documents, chunks, sentences, faiss_indexes, sentence_vectors, lexical)
+
+
+def load_index(
+    index_dir: Path, embedders: list[EmbedderInfo] | None = None, chunker: ChunkerConfig | None = None
+) -> IndexData:
+    """Load the current build; with ``embedders``/``chunker`` given, refuse a mismatching index.
+
+    A delta build is stacked on its base: base rows first, the rows of base documents it deleted
+    or replaced masked out (``IndexData.live``).
+    """
+    # Resolve the link once, so that a swap during loading cannot mix two builds.
+    root = index_dir.resolve()
+    manifest = read_manifest(root)
+    if embedders is not None and chunker is not None:
+        check_compatible(manifest, embedders, chunker, index_dir)
+    try:
+        infos = [EmbedderInfo(**e) for e in manifest["embedders"]]
+        chunker_config = ChunkerConfig(**manifest["chunker"])
+    except (KeyError, TypeError) as exc:
+        raise IndexCorruptError(f"index at {index_dir} is incomplete or damaged: {exc}") from exc
+    own = _read_segment(root, infos, index_dir)
+    base_root = base_dir(root, manifest)
+    live: np.ndarray | None = None
+    sentence_live: np.ndarray | None = None
+    if base_root is None:
+        documents, chunks, sentences = own.documents, own.chunks, own.sentences
+        faiss_indexes = own.faiss
+        lexical: LexicalIndex | SegmentedLexical = own.lexical
+        sentence_vectors: dict[str, RowMatrix] = dict(own.sentence_vectors)
+    else:
+        base = _read_segment(base_root, infos, index_dir)
+        deleted = set(manifest["base"].get("deleted", []))
+        documents = {k: v for k, v in base.documents.items() if k not in deleted} | own.documents
+        chunks, sentences = base.chunks + own.chunks, base.sentences + own.sentences
+        live = np.array([c.doc_id not in deleted for c in base.chunks] + [True] * len(own.chunks), dtype=bool)
+        sentence_live = np.array(
+            [s.doc_id not in deleted for s in base.sentences] + [True] * len(own.sentences), dtype=bool
+        )
+        faiss_indexes = {}
+        for info in infos:
+            # The delta's few vectors join the base's FAISS index in memory (an HNSW insert or a flat append).
+            index = base.faiss[info.id]
+            if own.faiss[info.id].ntotal:
+                index.add(np.ascontiguousarray(flat_vectors(own.faiss[info.id])))
+            faiss_indexes[info.id] = index
+        sentence_vectors = {
+            info.id: StackedRows([base.sentence_vectors[info.id], own.sentence_vectors[info.id]]) for info in infos
+        }
+        lexical = SegmentedLexical([base.lexical, own.lexical], live)
+    chunk_vectors = {k: flat_vectors(v) for k, v in faiss_indexes.items()}  # views, not copies
+    _check_offsets(
+        index_dir, documents,
+        [c for i, c in enumerate(chunks) if live is None or live[i]]
+        + [s for i, s in enumerate(sentences) if sentence_live is None or sentence_live[i]],
+    )
     data = IndexData(
         documents=documents,
         chunks=chunks,
         sentences=sentences,
         embedders=infos,
-        chunker=ChunkerConfig(**manifest["chunker"]),
+        chunker=chunker_config,
         chunk_vectors=chunk_vectors,
         sentence_vectors=sentence_vectors,
         lexical=lexical,
         manifest=manifest,
         path=root,
+        live=live,
+        sentence_live=sentence_live,
     )
     for embedder_id, index in faiss_indexes.items():
         data.adopt_faiss(embedder_id, index)  # keeps the memory the chunk vectors view alive
+    return data
+
+
+def load_segment(index_dir: Path) -> IndexData:
+    """Only the rows the current build holds itself (for a delta build: its delta, without the base).
+
+    The next incremental run reuses these rows; its manifest is returned without the base, so
+    the result reads as a complete build of just these documents.
+    """
+    root = index_dir.resolve()
+    manifest = read_manifest(root)
+    try:
+        infos = [EmbedderInfo(**e) for e in manifest["embedders"]]
+        chunker = ChunkerConfig(**manifest["chunker"])
+    except (KeyError, TypeError) as exc:
+        raise IndexCorruptError(f"index at {index_dir} is incomplete or damaged: {exc}") from exc
+    own = _read_segment(root, infos, index_dir)
+    data = IndexData(
+        documents=own.documents, chunks=own.chunks, sentences=own.sentences, embedders=infos, chunker=chunker,
+        chunk_vectors={k: flat_vectors(v) for k, v in own.faiss.items()},
+        sentence_vectors=dict(own.sentence_vectors), lexical=own.lexical,
+        manifest={k: v for k, v in manifest.items() if k != "base"}, path=root,
+    )
+    for embedder_id, index in own.faiss.items():
+        data.adopt_faiss(embedder_id, index)
     return data

@@ -25,7 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from indexer.store.format import KEEP_BUILDS, MANIFEST, TERMS_FILE, IndexData, build_manifest, builds_dir, vector_stem
+from indexer.lexical import LexicalIndex
+from indexer.store.format import (
+    KEEP_BUILDS,
+    MANIFEST,
+    TERMS_FILE,
+    DenseIndexConfig,
+    IndexData,
+    base_dir,
+    build_manifest,
+    builds_dir,
+    vector_stem,
+)
 
 
 def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
@@ -84,12 +95,16 @@ def _write_build(builds: Path, index_dir: Path, data: IndexData) -> Path:
         _write_jsonl(partial / "sentences.jsonl", [dict(vars(s)) for s in data.sentences])
         dense = partial / "dense"
         dense.mkdir()
+        # A delta's few vectors are stored flat: loading adds them to the base's index.
+        own_index = DenseIndexConfig(ann_min_chunks=0) if data.base is not None else data.dense_index
         for info in data.embedders:
-            index = data.dense_index.build(data.chunk_vectors[info.id], info.dim)
+            index = own_index.build(data.chunk_vectors[info.id], info.dim)
             faiss.write_index(index, str(dense / f"{vector_stem(info.id)}.faiss"))
             # float16: half the bytes; a cosine moves by under 1e-3 (eval/README.md, "Vector storage").
             sentences = np.asarray(data.sentence_vectors[info.id], dtype=np.float16)
             np.save(dense / f"{vector_stem(info.id)}.sentences.npy", sentences)
+        if not isinstance(data.lexical, LexicalIndex):
+            raise TypeError("a build writes one BM25 index of its own rows, not a stacked one")
         data.lexical.save(partial / "bm25")
         if data.chunk_terms is not None:
             _write_jsonl_lists(partial / TERMS_FILE, data.chunk_terms)
@@ -118,12 +133,20 @@ def _swap_link(index_dir: Path, target: Path) -> None:
 
 
 def _prune(builds: Path, keep: Path) -> None:
-    """Delete all but the newest ``KEEP_BUILDS`` complete builds (partial ones went in :func:`_remove_debris`)."""
+    """Delete all but the newest ``KEEP_BUILDS`` builds and the bases they stack on (partial ones went in :func:`_remove_debris`)."""
     # Newest last by modification time: names made within one second differ only by a random suffix.
     complete = sorted(
         (p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(".partial")),
         key=lambda p: (p.stat().st_mtime_ns, p.name),
     )
-    for old in complete[:-KEEP_BUILDS]:
-        if old != keep:
+    kept = {keep, *complete[-KEEP_BUILDS:]}
+    for build in list(kept):
+        try:
+            base = base_dir(build, json.loads((build / MANIFEST).read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+        if base is not None:
+            kept.add(base)
+    for old in complete:
+        if old not in kept:
             shutil.rmtree(old, ignore_errors=True)

@@ -52,7 +52,7 @@ class Metrics:
 
         self.index_ready.set(1)
         self.index_documents.set(len(engine.index.documents))
-        self.index_chunks.set(len(engine.index.chunks))
+        self.index_chunks.set(engine.index.live_chunks)
         created = engine.index.manifest.get("created_at")
         if created:
             self.index_built.set(calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")))

@@ -55,7 +55,7 @@ def readyz(services: ServicesDep, response: Response) -> Health:
         status="ready",
         index_build=engine.index.build_id,
         documents=len(engine.index.documents),
-        chunks=len(engine.index.chunks),
+        chunks=engine.index.live_chunks,
         detail=services.holder.last_reload_error,
     )
 

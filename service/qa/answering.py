@@ -30,7 +30,7 @@ import numpy as np
 from indexer.chunks import Sentence
 from indexer.embedders import Embedder
 from indexer.lexical import Analyzer
-from indexer.store import IndexData
+from indexer.store import IndexData, RowMatrix
 from service.qa.answer_types import STRICT_TYPES, AnswerType, states_value
 from service.qa.messages import NO_CONTENT_MESSAGES, abstain_message, display_text
 from service.qa.query import ContentWord, Query
@@ -164,7 +164,7 @@ class Answerer:
                 score += 0.5
         return score / len(content)
 
-    def _calibrated(self, query: Query, vectors: Mapping[str, np.ndarray], row: int) -> float:
+    def _calibrated(self, query: Query, vectors: Mapping[str, RowMatrix], row: int) -> float:
         """Mean over encoders of the query cosine with ``vectors[encoder][row]``, mapped through the anchors."""
         if not query.vectors:
             return 0.0

@@ -11,6 +11,7 @@ Each passage keeps its rank and raw score under every signal.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,25 @@ def top_stable(scores: np.ndarray, depth: int) -> np.ndarray:
     return chosen[np.argsort(-scores[chosen], kind="stable")]
 
 
+def _search_params(faiss_index: Any, live: np.ndarray | None) -> tuple[Any, ...]:
+    """FAISS search parameters: HNSW's breadth, and a filter passing only current rows (a delta build's)."""
+    import faiss
+
+    hnsw = hasattr(faiss_index, "hnsw")
+    if hnsw:  # an approximate index must look wider than the pool it returns
+        faiss_index.hnsw.efSearch = max(faiss_index.hnsw.efSearch, HNSW_EF_FACTOR * SENTENCE_POOL)
+    if live is None:
+        return (None,)
+    bits = np.packbits(live, bitorder="little")
+    # The selector reads ``bits`` and the parameters hold the selector: all three are kept together.
+    selector = faiss.IDSelectorBitmap(len(live), faiss.swig_ptr(bits))
+    params: Any = faiss.SearchParametersHNSW() if hnsw else faiss.SearchParameters()  # type: ignore[attr-defined]
+    if hnsw:
+        params.efSearch = faiss_index.hnsw.efSearch
+    params.sel = selector
+    return params, bits, selector
+
+
 class Retriever:
     """Searches one loaded index with the embedders it was built with."""
 
@@ -52,11 +72,11 @@ class Retriever:
         self.index = index
         self.embedders = list(embedders)
         self.fusion = fusion
+        # Per encoder: FAISS search parameters and the memory they point into (kept alive together).
+        self._search_params: dict[str, tuple[Any, ...]] = {}
         for embedder in self.embedders:
             if embedder.id in index.chunk_vectors:
-                faiss_index = index.faiss_index(embedder.id)
-                if hasattr(faiss_index, "hnsw"):  # an approximate index must look wider than the pool it returns
-                    faiss_index.hnsw.efSearch = max(faiss_index.hnsw.efSearch, HNSW_EF_FACTOR * SENTENCE_POOL)
+                self._search_params[embedder.id] = _search_params(index.faiss_index(embedder.id), index.live)
 
     def signals(self, mode: Mode) -> list[str]:
         """Signal names used by ``mode``."""
@@ -82,7 +102,9 @@ class Retriever:
         # sentence: a one-sentence fact inside a long passage is otherwise diluted.
         vector = query.vectors[signal]
         pool = min(n, max(depth, SENTENCE_POOL))
-        chunk_scores, rows = self.index.faiss_index(signal).search(vector[None, :].astype(np.float32), pool)
+        chunk_scores, rows = self.index.faiss_index(signal).search(
+            vector[None, :].astype(np.float32), pool, params=self._search_params.get(signal, (None,))[0]
+        )
         valid = rows[0] >= 0
         rows_, scores_ = rows[0][valid].astype(np.int64), chunk_scores[0][valid]
         # Only the pool's sentences are scored (a few hundred rows), never the whole matrix:

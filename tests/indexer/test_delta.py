@@ -1,0 +1,198 @@
+"""Delta builds (issue 11): a change to a large index writes only the changed documents, stacked on the last
+complete build at load time; searches see exactly the documents on disk (fake embedder)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.embedders.fake import FakeEmbedder
+from indexer.lexical import LexicalIndex, SegmentedLexical
+from indexer.store import load_index, read_manifest
+from service.config import Settings
+from service.qa.engine import Engine
+from tests.support.helpers import make_settings, run_build
+from tests.support.index_builds import builds
+
+WORDS = (
+    "visa worker training centre contract salary employer housing language test skill nursing "
+    "construction agriculture food service factory placement agency permit residence card insurance "
+    "tax pension overtime holiday dormitory interview document passport health examination"
+).split()
+
+
+def _text(seed: int, marker: str) -> str:
+    rng = random.Random(seed)
+    sentences = [
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 12))).capitalize() + f" about {marker}."
+        for _ in range(6 + 15 * (seed % 3))  # a third of the documents span several chunks
+    ]
+    return " ".join(sentences)
+
+
+def _corpus(folder: Path, documents: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(documents):
+        (folder / f"doc{i:02d}.txt").write_text(_text(i, f"marker{i:02d}"), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def delta_settings(tmp_path: Path) -> Settings:
+    """Deltas from the first chunk on, and up to half the base before a merge."""
+    return make_settings(tmp_path / "index", delta_min_chunks=1, max_delta_share=0.5)
+
+
+def _engine(settings: Settings) -> Engine:
+    return Engine.load(settings.engine, [FakeEmbedder()])
+
+
+def _hits(engine: Engine, query: str, mode: str) -> list[tuple[str, int, int]]:
+    return [(p.doc_id, p.start, p.end) for p in engine.search(query, top_k=10, mode=mode)]
+
+
+def _assert_citations_exact(engine: Engine, query: str) -> None:
+    for mode in ("lexical", "dense", "hybrid"):
+        for passage in engine.search(query, top_k=10, mode=mode):
+            assert engine.document(passage.doc_id).text[passage.start : passage.end] == passage.text
+
+
+def test_adding_a_document_writes_only_that_document(tmp_path: Path, delta_settings: Settings) -> None:
+    corpus = _corpus(tmp_path / "corpus", 12)
+    embedder = FakeEmbedder()
+    run_build([corpus], delta_settings, [embedder])
+    calls = embedder.calls
+    (corpus / "new.txt").write_text(_text(99, "markernew"), encoding="utf-8")
+    report = run_build([corpus], delta_settings, [embedder])
+
+    assert report.changed and report.embedded_documents == ["new"] and len(report.reused_documents) == 12
+    manifest = read_manifest(delta_settings.index_dir)
+    assert manifest["base"]["deleted"] == [] and manifest["counts"]["documents"] == 13
+    own = (delta_settings.index_dir / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(own) == 1 and '"doc_id": "new"' in own[0]  # the build holds only the new document
+    new_texts = embedder.calls - calls
+    scratch = make_settings(tmp_path / "scratch")
+    assert run_build([corpus], scratch, [FakeEmbedder()]).chunks == report.chunks
+    one = FakeEmbedder()
+    run_build([corpus / "new.txt"], make_settings(tmp_path / "one"), [one])
+    assert new_texts == one.calls  # exactly the new document's chunks and sentences were embedded
+
+    delta, whole = _engine(delta_settings), _engine(scratch)
+    assert len(delta.index.documents) == 13 and delta.index.live_chunks == whole.index.live_chunks
+    for query in ("markernew visa", "marker03 salary", "passport health examination"):
+        # Dense search over the stacked build is the from-scratch build's, row for row.
+        assert _hits(delta, query, "dense") == _hits(whole, query, "dense")
+        _assert_citations_exact(delta, query)
+    assert delta.search("markernew", top_k=1, mode="lexical")[0].doc_id == "new"
+
+
+def test_changed_and_removed_base_documents_are_masked(tmp_path: Path, delta_settings: Settings) -> None:
+    corpus = _corpus(tmp_path / "corpus", 12)
+    run_build([corpus], delta_settings, [FakeEmbedder()])
+    (corpus / "doc03.txt").write_text(_text(303, "markerchanged"), encoding="utf-8")
+    (corpus / "doc05.txt").unlink()
+    report = run_build([corpus], delta_settings, [FakeEmbedder()])
+
+    assert report.embedded_documents == ["doc03"] and report.removed_documents == ["doc05"]
+    assert read_manifest(delta_settings.index_dir)["base"]["deleted"] == ["doc03", "doc05"]
+    engine = _engine(delta_settings)
+    assert "doc05" not in engine.index.documents
+    assert "markerchanged" in engine.document("doc03").text
+    for mode in ("lexical", "dense", "hybrid"):
+        for query in ("marker05", "marker03", "markerchanged"):
+            hits = _hits(engine, query, mode)
+            assert all(doc != "doc05" for doc, _, _ in hits)
+            # Every doc03 passage found is from its new text (the old rows are masked).
+            assert all(
+                "markerchanged" in engine.document(doc).text[start:end] for doc, start, end in hits if doc == "doc03"
+            )
+        if mode != "dense":  # the fake encoder's hashed words do not single out a marker
+            assert _hits(engine, "markerchanged", mode)[0][0] == "doc03"
+        _assert_citations_exact(engine, "marker03 markerchanged visa")
+    scratch = make_settings(tmp_path / "scratch")
+    run_build([corpus], scratch, [FakeEmbedder()])
+    whole = _engine(scratch)
+    assert engine.index.live_chunks == whole.index.live_chunks
+    for query in ("markerchanged", "marker07 permit"):
+        assert _hits(engine, query, "dense") == _hits(whole, query, "dense")
+
+
+def test_successive_deltas_keep_their_base_and_a_no_op_stays_a_no_op(tmp_path: Path, delta_settings: Settings) -> None:
+    corpus = _corpus(tmp_path / "corpus", 12)
+    first = run_build([corpus], delta_settings, [FakeEmbedder()])
+    for i in range(4):  # more builds than KEEP_BUILDS: the base must survive pruning
+        (corpus / f"extra{i}.txt").write_text(_text(200 + i, f"markerextra{i}"), encoding="utf-8")
+        report = run_build([corpus], delta_settings, [FakeEmbedder()])
+        assert report.embedded_documents == [f"extra{i}"]
+    manifest = read_manifest(delta_settings.index_dir)
+    assert manifest["base"]["build_id"] == first.build_id
+    assert any(b.name == first.build_id for b in builds(delta_settings.index_dir))
+    own = (delta_settings.index_dir / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(own) == 4  # the delta carries its earlier documents forward, reusing their vectors
+    embedder = FakeEmbedder()
+    again = run_build([corpus], delta_settings, [embedder])
+    assert again.changed is False and embedder.calls == 0
+    engine = _engine(delta_settings)
+    assert len(engine.index.documents) == 16
+    assert engine.search("markerextra2", top_k=1, mode="dense")[0].doc_id == "extra2"
+
+
+def test_a_delta_past_its_share_is_merged_into_a_complete_build(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "index", delta_min_chunks=1, max_delta_share=0.2)
+    corpus = _corpus(tmp_path / "corpus", 12)
+    run_build([corpus], settings, [FakeEmbedder()])
+    (corpus / "doc01.txt").unlink()
+    run_build([corpus], settings, [FakeEmbedder()])
+    assert "base" in read_manifest(settings.index_dir)
+    for i in (2, 4, 6):
+        (corpus / f"doc0{i}.txt").write_text(_text(500 + i, f"markermerged{i}"), encoding="utf-8")
+    embedder = FakeEmbedder()
+    report = run_build([corpus], settings, [embedder])
+    manifest = read_manifest(settings.index_dir)
+    assert "base" not in manifest and manifest["counts"]["documents"] == 11
+    assert sorted(report.embedded_documents) == ["doc02", "doc04", "doc06"]
+    scratch = make_settings(tmp_path / "scratch")
+    run_build([corpus], scratch, [FakeEmbedder()])
+    merged, whole = _engine(settings), _engine(scratch)
+    assert merged.index.live is None and len(merged.index.chunks) == len(whole.index.chunks)
+    for mode in ("lexical", "dense", "hybrid"):  # a merged build is a complete build: BM25 exact again
+        assert _hits(merged, "markermerged4 visa", mode) == _hits(whole, "markermerged4 visa", mode)
+
+
+def test_small_indexes_are_always_written_whole(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "index")  # delta_min_chunks: 2,000 by default
+    corpus = _corpus(tmp_path / "corpus", 4)
+    run_build([corpus], settings, [FakeEmbedder()])
+    (corpus / "new.txt").write_text(_text(7, "markersmall"), encoding="utf-8")
+    run_build([corpus], settings, [FakeEmbedder()])
+    assert "base" not in read_manifest(settings.index_dir)
+
+
+def test_segmented_bm25_uses_the_statistics_of_both_parts() -> None:
+    # Passages of equal length: each part's length normalisation is the whole's, so scores match exactly.
+    passages = [["visa", "worker"], ["worker", "salary"], ["salary", "salary"], ["visa", "permit"], ["permit", "tax"]]
+    whole = LexicalIndex.build(passages)
+    live = np.array([True, True, False, True, True])
+    stacked = SegmentedLexical([LexicalIndex.build(passages[:3]), LexicalIndex.build(passages[3:])], live)
+    for query in (["visa"], ["worker", "permit"], ["salary", "tax", "unknown"]):
+        expected = whole.scores(query)
+        expected[2] = 0.0  # a masked row scores nothing; its terms still count, as in Lucene before a merge
+        assert np.allclose(stacked.scores(query), expected, atol=1e-6)
+    assert stacked.rows == 5
+
+
+def test_a_delta_whose_base_is_gone_is_rebuilt_from_the_files(tmp_path: Path, delta_settings: Settings) -> None:
+    import shutil
+
+    corpus = _corpus(tmp_path / "corpus", 12)
+    first = run_build([corpus], delta_settings, [FakeEmbedder()])
+    (corpus / "new.txt").write_text(_text(99, "markernew"), encoding="utf-8")
+    run_build([corpus], delta_settings, [FakeEmbedder()])
+    shutil.rmtree(delta_settings.index_dir.resolve().parent / first.build_id)
+    report = run_build([corpus], delta_settings, [FakeEmbedder()])
+    assert report.changed and len(report.embedded_documents) == 13  # nothing to reuse: everything embedded
+    assert "base" not in read_manifest(delta_settings.index_dir)
+    assert len(load_index(delta_settings.index_dir).documents) == 13
