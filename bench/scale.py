@@ -91,13 +91,15 @@ def chunks_per_document(sentences: list[str], seed: int) -> float:
 def build(corpus: Path, index_dir: Path, ann_min_chunks: int) -> dict[str, Any]:
     from indexer.embedders.fake import FakeEmbedder
     from indexer.pipeline import IndexConfig, build_index
-    from indexer.store import DenseIndexConfig
+    from indexer.store import DenseIndexConfig, read_manifest
 
     started = time.perf_counter()
     config = IndexConfig(index_dir=index_dir, dense_index=DenseIndexConfig(ann_min_chunks=ann_min_chunks))
     report = build_index([corpus], config, [FakeEmbedder(dim=DIM)])
-    return {"seconds": time.perf_counter() - started, "chunks": report.chunks, "sentences": report.sentences,
-            "encoded": report.texts_encoded, "changed": report.changed}
+    seconds = time.perf_counter() - started
+    kind = "delta" if "base" in read_manifest(index_dir) else "complete"
+    return {"seconds": seconds, "chunks": report.chunks, "sentences": report.sentences,
+            "encoded": report.texts_encoded, "changed": report.changed, "kind": kind}
 
 
 # --- the measuring process: load as the service would, then search ------------------------------------------------
@@ -200,6 +202,8 @@ def main() -> int:
         "recall_at_10_vs_exact": round(measured["recall_at_10_vs_exact"], 4),
         "add_one_doc_s": round(add["seconds"], 3), "remove_one_doc_s": round(remove["seconds"], 3),
         "noop_reindex_s": round(noop["seconds"], 3), "noop_changed": noop["changed"],
+        # What the add and remove runs wrote: a delta build (only the change) or a complete build.
+        "add_wrote": add["kind"], "remove_wrote": remove["kind"],
         "index_type": measured["index_type"], "ann_min_chunks": args.ann_min_chunks, "dense": f"fake embedder, dim {DIM}",
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count()}, "date": time.strftime("%Y-%m-%d"),
     }
