@@ -390,7 +390,9 @@ def load_documents(
     resolved_roots: dict[Path, str] = {}
 
     for path, root, in_folder in discover(paths, unreadable):
-        if in_folder and not follow_symlinks and outside_folder(path, root):
+        # The walk follows no link to a folder, so only a file that is itself a link can lead outside
+        # (resolving every path cost most of a no-op run: 0.1 of 0.17 s at 826 files).
+        if in_folder and not follow_symlinks and path.is_symlink() and outside_folder(path, root):
             reason = f"a link to a file outside {root} (set TANYA_FOLLOW_SYMLINKS=true to index such files)"
             _skip(loaded, path, reason)
             continue

@@ -48,8 +48,21 @@ from indexer.tokens import TokenCounter, get_counter
 
 log = logging.getLogger(__name__)
 
-#: ``progress(done, total)`` is called as texts are embedded.
-ProgressCallback = Callable[[int, int], None]
+@dataclass(frozen=True)
+class IndexProgress:
+    """How far the embedding of an indexing run is: texts (chunks and sentences, per encoder) and documents."""
+
+    texts_done: int
+    texts_total: int
+    documents_done: int
+    documents_total: int
+
+
+#: ``progress(state)`` is called as texts are embedded.
+ProgressCallback = Callable[[IndexProgress], None]
+#: Documents embedded together: the progress counts documents, and a killed run loses at most one group's
+#: work that is not yet in the cache (none: every batch is committed as it is encoded).
+DOCUMENT_GROUP = 64
 
 
 @dataclass(frozen=True)
@@ -265,27 +278,42 @@ def _embed_and_write(
     progress: ProgressCallback | None,
     base: DeltaBase | None,
 ) -> IndexData:
-    """Embed the new chunks and sentences (through the resume cache), assemble the build and write it."""
+    """Embed the new chunks and sentences (through the resume cache), assemble the build and write it.
+
+    Documents are embedded a group at a time (all their chunks and sentences under every encoder),
+    so the progress can say how many documents are done.
+    """
     fresh = [d for d in documents if d.doc_id in new_parts]
-    chunk_texts = [c.embedding_text(doc.title) for doc in fresh for c in new_parts[doc.doc_id][1]]
-    sentence_texts = [s.text for doc in fresh for s in new_parts[doc.doc_id][0]]
-    total = (len(chunk_texts) + len(sentence_texts)) * len(embedders)
+    chunk_count = sum(len(new_parts[d.doc_id][1]) for d in fresh)
+    sentence_count = sum(len(new_parts[d.doc_id][0]) for d in fresh)
+    total = (chunk_count + sentence_count) * len(embedders)
     done = 0
+    documents_done = 0
 
     def tick(n: int) -> None:
         nonlocal done
         done += n
         if progress:
-            progress(done, total)
+            progress(IndexProgress(done, total, documents_done, len(fresh)))
 
-    if progress:
-        progress(0, total)
+    tick(0)
     # Every encoded batch is committed to the cache at once: a run killed now resumes from there.
     cache = EmbeddingCache(cache_path(config.index_dir))
     try:
         counts = {"cached": 0, "encoded": 0}
-        new_chunk_vectors = _embed(embedders, chunk_texts, config.batch_size, tick, cache, counts)
-        new_sentence_vectors = _embed(embedders, sentence_texts, config.batch_size, tick, cache, counts)
+        chunk_parts: dict[str, list[np.ndarray]] = {e.id: [] for e in embedders}
+        sentence_parts: dict[str, list[np.ndarray]] = {e.id: [] for e in embedders}
+        for start in range(0, len(fresh), DOCUMENT_GROUP):
+            group = fresh[start : start + DOCUMENT_GROUP]
+            chunk_texts = [c.embedding_text(doc.title) for doc in group for c in new_parts[doc.doc_id][1]]
+            sentence_texts = [s.text for doc in group for s in new_parts[doc.doc_id][0]]
+            for parts, texts in ((chunk_parts, chunk_texts), (sentence_parts, sentence_texts)):
+                for embedder_id, vectors in _embed(embedders, texts, config.batch_size, tick, cache, counts).items():
+                    parts[embedder_id].append(vectors)
+            documents_done += len(group)
+            tick(0)
+        new_chunk_vectors = {e.id: _stack(chunk_parts[e.id], e.dim) for e in embedders}
+        new_sentence_vectors = {e.id: _stack(sentence_parts[e.id], e.dim) for e in embedders}
         report.texts_encoded, report.texts_from_cache = counts["encoded"], counts["cached"]
         new_build = _assemble(documents, new_parts, new_chunk_vectors, new_sentence_vectors, previous, embedders)
         data = IndexData(
@@ -302,8 +330,12 @@ def _embed_and_write(
         cache.clear()
     finally:
         cache.close()
-    report.texts_embedded = len(chunk_texts) + len(sentence_texts)
+    report.texts_embedded = chunk_count + sentence_count
     return data
+
+
+def _stack(parts: list[np.ndarray], dim: int) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros((0, dim), dtype=np.float32)
 
 
 def _build_delta(
@@ -483,4 +515,4 @@ def _gather(
     return out
 
 
-__all__ = ["IndexConfig", "IndexReport", "build_index"]
+__all__ = ["IndexConfig", "IndexProgress", "IndexReport", "build_index"]

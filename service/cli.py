@@ -143,12 +143,17 @@ def index(
 ) -> None:
     """Index documents (incremental and atomic: unchanged files reuse their vectors)."""
     from indexer.embedders import load_embedders
-    from indexer.pipeline import build_index
+    from indexer.pipeline import IndexProgress, build_index
 
     with domain_errors():
         settings = settings_for(index_dir)
         embedders = load_embedders(settings.embedders)
-        progress, stop = progress_bar("embedding", enabled=not as_json)
+        bar, stop = progress_bar("embedding texts", enabled=not as_json)
+
+        def progress(state: IndexProgress) -> None:
+            if bar is not None:
+                bar(state.texts_done, state.texts_total, f"{state.documents_done:,}/{state.documents_total:,} documents")
+
         try:
             report = build_index(paths or settings.corpus_paths, settings.index, embedders, progress=progress)
         finally:

@@ -10,7 +10,8 @@ from rich.text import Text
 from service.qa.types import Answer, Passage
 
 #: ``update(done, total)``, as the indexer and the benchmark runners call it.
-ProgressUpdate = Callable[[int, int], None]
+#: ``update(done, total)`` or ``update(done, total, detail)``: the detail is shown after the rate.
+ProgressUpdate = Callable[..., None]
 
 
 def stderr_console() -> Console:
@@ -44,14 +45,14 @@ def progress_bar(label: str, enabled: bool = True, transient: bool = False) -> t
             return Text(f"{task.speed:,.1f}/s" if task.speed else "", style="progress.data.speed")
 
     bar = Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), Rate(), TimeRemainingColumn(), console=console,
-        transient=transient,
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), Rate(), TextColumn("{task.fields[detail]}"),
+        TimeRemainingColumn(), console=console, transient=transient,
     )
-    task = bar.add_task(label, total=None)
+    task = bar.add_task(label, total=None, detail="")
     bar.start()
 
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
+    def update(done: int, total: int, detail: str = "") -> None:
+        bar.update(task, completed=done, total=total, detail=detail)
         if transient and done >= total:
             bar.stop()
 

@@ -219,3 +219,14 @@ def test_unchanged_chunks_keep_their_bm25_terms(corpus_copy, fake_settings, fake
     incremental, scratch = load_index(fake_settings.index_dir), load_index(scratch_settings.index_dir)
     for query in (["magang"], ["osaka", "perawat"], ["tokutei", "ginou"]):
         np.testing.assert_array_equal(incremental.lexical.scores(query), scratch.lexical.scores(query))
+
+
+def test_progress_counts_texts_and_documents(corpus_copy, fake_settings, fake_embedder) -> None:
+    """Issue 11: the progress says how many documents are embedded, as well as texts (for rate and ETA)."""
+    from indexer.pipeline import IndexProgress, build_index
+
+    states: list[IndexProgress] = []
+    report = build_index([corpus_copy], fake_settings.index, [fake_embedder], progress=states.append)
+    assert states[0].texts_done == 0 and states[0].documents_done == 0
+    assert states[-1] == IndexProgress(report.texts_embedded, report.texts_embedded, len(ALL), len(ALL))
+    assert all(a.texts_done <= b.texts_done and a.documents_done <= b.documents_done for a, b in zip(states, states[1:]))
