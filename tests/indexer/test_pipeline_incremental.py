@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from itertools import pairwise
 
 import numpy as np
 
@@ -229,4 +230,4 @@ def test_progress_counts_texts_and_documents(corpus_copy, fake_settings, fake_em
     report = build_index([corpus_copy], fake_settings.index, [fake_embedder], progress=states.append)
     assert states[0].texts_done == 0 and states[0].documents_done == 0
     assert states[-1] == IndexProgress(report.texts_embedded, report.texts_embedded, len(ALL), len(ALL))
-    assert all(a.texts_done <= b.texts_done and a.documents_done <= b.documents_done for a, b in zip(states, states[1:]))
+    assert all(a.texts_done <= b.texts_done and a.documents_done <= b.documents_done for a, b in pairwise(states))
