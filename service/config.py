@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     fusion_weights: dict[str, float] = {}
     top_k: int = Field(default=5, ge=TOP_K_MIN, le=TOP_K_MAX)
     search_threads: int = Field(default=1, ge=1, description="FAISS threads per search (1 is fastest on few cores)")
+    query_cache_size: int = Field(
+        default=1024, ge=0, description="Distinct questions whose query vectors are kept in memory (0: no cache)"
+    )
 
     # --- answer
     answer_max_sentences: int = Field(default=3, ge=1, le=5)
@@ -191,7 +194,10 @@ class Settings(BaseSettings):
     def retrieval(self) -> RetrievalConfig:
         """Retrieval defaults and fusion."""
         fusion = FusionConfig(method=self.fusion, rrf_k=self.rrf_k, weights=dict(self.fusion_weights))
-        return RetrievalConfig(mode=self.mode, top_k=self.top_k, fusion=fusion, search_threads=self.search_threads)
+        return RetrievalConfig(
+            mode=self.mode, top_k=self.top_k, fusion=fusion, search_threads=self.search_threads,
+            query_cache_size=self.query_cache_size,
+        )
 
     @property
     def answer(self) -> AnswerConfig:

@@ -36,6 +36,8 @@ class RetrievalConfig:
     #: saved (12 ms against 3.5 ms per query at 10^4 chunks, bench/scale.py), and requests
     #: already run side by side. It is FAISS's process-wide setting, applied when an engine loads.
     search_threads: int = 1
+    #: Distinct questions whose query vectors are kept (0: none); see ``QueryVectorCache``.
+    query_cache_size: int = 1024
 
 
 def set_search_threads(threads: int) -> None:
@@ -105,7 +107,7 @@ class Engine:
             config=config,
             embedders=embedders,
             index=index,
-            analyser=QueryAnalyser(analyzer, embedders),
+            analyser=QueryAnalyser(analyzer, embedders, config.retrieval.query_cache_size),
             retriever=Retriever(index, embedders, config.retrieval.fusion),
             answerer=Answerer(index, analyzer, embedders, config.answer, reranker),
             loaded_at=time.time(),

@@ -8,8 +8,10 @@ never re-derive any of it.
 
 from __future__ import annotations
 
+import threading
 import time
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -87,12 +89,55 @@ class Query:
     embed_ms: float | None = None
 
 
+class QueryVectorCache:
+    """The query vectors of the last ``size`` distinct questions, per encoder (least recently used goes first).
+
+    Users ask the same questions again ("Berapa gaji magang di Jepang?"): a hit skips the
+    encoder, which is most of a search's time. Safe across the server's worker threads.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, encoder: str, text: str) -> np.ndarray | None:
+        """The cached vector, or ``None``."""
+        with self._lock:
+            vector = self._entries.get((encoder, text))
+            if vector is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end((encoder, text))
+            self.hits += 1
+            return vector
+
+    def put(self, encoder: str, text: str, vector: np.ndarray) -> np.ndarray:
+        """Keep ``vector`` (made read-only: every later query shares it) and return it."""
+        vector = np.array(vector, copy=True)
+        vector.flags.writeable = False
+        if self.size <= 0:
+            return vector
+        with self._lock:
+            self._entries[(encoder, text)] = vector
+            self._entries.move_to_end((encoder, text))
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return vector
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class QueryAnalyser:
     """Turns question text into a :class:`Query` with the index's analyser and encoders."""
 
-    def __init__(self, analyzer: Analyzer, embedders: Sequence[Embedder]) -> None:
+    def __init__(self, analyzer: Analyzer, embedders: Sequence[Embedder], cache_size: int = 0) -> None:
         self.analyzer = analyzer
         self.embedders = list(embedders)
+        self.cache = QueryVectorCache(cache_size)
 
     def content_words(self, text: str) -> tuple[ContentWord, ...]:
         """Each distinct non-stop word of ``text`` with its English and Indonesian stems."""
@@ -127,7 +172,10 @@ class QueryAnalyser:
             started = time.perf_counter()
             for embedder in self.embedders:
                 one = time.perf_counter()
-                vectors[embedder.id] = embedder.embed_queries([text])[0]
+                cached = self.cache.get(embedder.id, text)
+                if cached is None:
+                    cached = self.cache.put(embedder.id, text, embedder.embed_queries([text])[0])
+                vectors[embedder.id] = cached
                 encoder_ms[embedder.id] = (time.perf_counter() - one) * 1000
             embed_ms = (time.perf_counter() - started) * 1000
         return Query(
