@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install index serve test test-fast lint typecheck eval eval-beir eval-qa train-reranker bench bench-scale bench-throughput stress clean browser
+.PHONY: install index serve test test-fast lint typecheck eval eval-beir eval-qa train-reranker bench bench-scale bench-throughput bench-qps stress clean browser
 
 # torch first, pinned to the CPU wheel available offline (see DEVELOPERS.md); then the project.
 $(STAMP): pyproject.toml
@@ -85,6 +85,10 @@ bench-throughput: install
 
 # Hostile input, kill -9 during indexing, a 5-minute 32-client soak, a folder of bad documents
 # (about 12 minutes on 2 cores; loopback only). Figures in bench/results/stress.md; exit 1 if any part fails.
+# Saturated query throughput of the real server against the encoders' own cost (about 4 minutes).
+bench-qps: install
+	$(BIN)/python bench/qps.py
+
 stress: install
 	$(BIN)/python bench/stress.py
 

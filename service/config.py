@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     fusion_weights: dict[str, float] = {}
     top_k: int = Field(default=5, ge=TOP_K_MIN, le=TOP_K_MAX)
     search_threads: int = Field(default=1, ge=1, description="FAISS threads per search (1 is fastest on few cores)")
+    query_encoder_threads: int = Field(
+        default=1, ge=0,
+        description="Threads each encoder uses per question when answering (0: every core); requests run side by side",
+    )
     query_cache_size: int = Field(
         default=1024, ge=0, description="Distinct questions whose query vectors are kept in memory (0: no cache)"
     )
@@ -228,6 +232,7 @@ class Settings(BaseSettings):
             chunker=self.chunker,
             retrieval=self.retrieval,
             answer=self.answer,
+            encoder_threads=self.query_encoder_threads or None,
         )
 
     @property

@@ -14,16 +14,21 @@ from indexer.errors import EmbedderUnavailableError
 KNOWN_SPECS = ("e5-small", "use-m3", "sentence-transformers:<name-or-path>", "fake")
 
 
-def create_embedder(spec: str) -> Embedder:
-    """Instantiate the backend named by ``spec`` (this loads its model)."""
+def create_embedder(spec: str, threads: int | None = None) -> Embedder:
+    """Instantiate the backend named by ``spec`` (this loads its model).
+
+    ``threads``: the encoder's own threads per call (``None``: the backend's default, every
+    core). Serving passes 1: a question is too short for two threads to help, and requests run
+    side by side instead (``bench/qps.py``).
+    """
     if spec == "e5-small":
         from indexer.embedders.e5 import E5SmallEmbedder
 
-        return E5SmallEmbedder()
+        return E5SmallEmbedder(num_threads=threads)
     if spec == "use-m3":
         from indexer.embedders.use import UseM3Embedder
 
-        return UseM3Embedder()
+        return UseM3Embedder() if threads is None else UseM3Embedder(threads=threads)
     if spec.startswith("sentence-transformers:"):
         from indexer.embedders.st import SentenceTransformerEmbedder
 
@@ -35,6 +40,6 @@ def create_embedder(spec: str) -> Embedder:
     raise EmbedderUnavailableError(f"unknown embedder {spec!r}; choose from {', '.join(KNOWN_SPECS)}")
 
 
-def load_embedders(specs: Sequence[str]) -> list[Embedder]:
-    """Instantiate (load) the configured encoders, in order."""
-    return [create_embedder(spec) for spec in specs]
+def load_embedders(specs: Sequence[str], threads: int | None = None) -> list[Embedder]:
+    """Instantiate (load) the configured encoders, in order (``threads``: see :func:`create_embedder`)."""
+    return [create_embedder(spec, threads) for spec in specs]

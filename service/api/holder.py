@@ -54,7 +54,7 @@ class EngineHolder:
 
     def _embedders_loaded(self) -> list[Embedder]:
         if self._embedders is None:
-            self._embedders = load_embedders(self.config.embedders)
+            self._embedders = load_embedders(self.config.embedders, self.config.encoder_threads)
         return self._embedders
 
     def _reranker_loaded(self) -> PassageReader | None:

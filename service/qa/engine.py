@@ -56,6 +56,8 @@ class EngineConfig:
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     answer: AnswerConfig = field(default_factory=AnswerConfig)
+    #: Threads each query encoder uses per call (``None``: the backend's default, every core).
+    encoder_threads: int | None = 1
 
 
 def load_reranker(config: RerankerConfig) -> PassageReader | None:
@@ -88,7 +90,7 @@ class Engine:
         reranker: PassageReader | None = None,
     ) -> Engine:
         """Load the encoders and reranker (unless given) and the index, refusing a mismatching index."""
-        live = embedders if embedders is not None else load_embedders(config.embedders)
+        live = embedders if embedders is not None else load_embedders(config.embedders, config.encoder_threads)
         index = load_index(index_dir or config.index_dir, embedder_infos(live), config.chunker)
         if reranker is None:
             reranker = load_reranker(config.answer.reranker)
