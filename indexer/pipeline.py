@@ -436,12 +436,14 @@ def _assemble(
     sentence_plan: tuple[list[int], list[int]] = ([], [])
     old_chunk_rows: dict[str, list[int]] = {}
     old_sentence_rows: dict[str, list[int]] = {}
+    previous_chunks: list[Chunk] = list(previous.chunks) if previous is not None else []  # one read, not one per row
+    previous_sentences: list[Sentence] = list(previous.sentences) if previous is not None else []
     if previous is not None:
         # Only current rows: a loaded delta build also holds the masked rows of documents it replaced.
-        for i, c in enumerate(previous.chunks):
+        for i, c in enumerate(previous_chunks):
             if previous.live_chunk(i):
                 old_chunk_rows.setdefault(c.doc_id, []).append(i)
-        for i, s in enumerate(previous.sentences):
+        for i, s in enumerate(previous_sentences):
             if previous.live_sentence(i):
                 old_sentence_rows.setdefault(s.doc_id, []).append(i)
     new_chunk_cursor = 0
@@ -457,8 +459,8 @@ def _assemble(
             assert previous is not None
             c_idx = old_chunk_rows.get(doc.doc_id, [])
             s_idx = old_sentence_rows.get(doc.doc_id, [])
-            doc_chunks = [previous.chunks[i] for i in c_idx]
-            doc_sentences = [previous.sentences[i] for i in s_idx]
+            doc_chunks = [previous_chunks[i] for i in c_idx]
+            doc_sentences = [previous_sentences[i] for i in s_idx]
             _plan(chunk_plan, old=c_idx)
             _plan(sentence_plan, old=s_idx)
         chunks.extend(doc_chunks)

@@ -5,9 +5,9 @@ Writing lives in ``indexer.store.writer``, loading in ``indexer.store.reader``.
 Layout of one build::
 
     manifest.json          format version, embedders (id, dim, version), chunker, documents (hashes)
-    documents.jsonl        document records, including the text citations point into
-    chunks.jsonl           chunk records (offsets, language, section, sentence range)
-    sentences.jsonl        sentence records (offsets, language)
+    records.sqlite         documents (with the text citations point into), chunks (offsets, language,
+                           section, sentence range) and sentences (offsets, language), read on demand
+                           (format 1 had documents.jsonl, chunks.jsonl and sentences.jsonl instead)
     dense/<embedder>.faiss       chunk vectors (inner product over L2-normalised vectors)
     dense/<embedder>.sentences.npy   sentence vectors, for picking answer sentences
     bm25/                  bm25s postings over language-stemmed chunk tokens
@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,11 +42,14 @@ from indexer.documents import Document
 from indexer.embedders import Embedder
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from indexer.lexical import LexicalIndex, SegmentedLexical
+from indexer.store.records import RECORDS_FILE, column, document_summaries, first_sentence_rows
 
 FORMAT = "tanya-index"
 FORMAT_VERSION = 2
-#: Versions this code reads (1: no delta builds).
+#: Versions this code reads (1: records in JSON lines, no delta builds).
 READABLE_VERSIONS = (1, 2)
+#: The record files of format 1 (format 2 has ``records.sqlite``).
+JSONL_RECORDS = ["documents.jsonl", "chunks.jsonl", "sentences.jsonl"]
 ANALYZER = "snowball-en-id/v1"
 MANIFEST = "manifest.json"
 KEEP_BUILDS = 2
@@ -108,9 +111,10 @@ class EmbedderInfo:
 class IndexData:
     """Everything one index build holds, in memory. Row ``i`` of every chunk matrix is ``chunks[i]``."""
 
-    documents: dict[str, Document]
-    chunks: list[Chunk]
-    sentences: list[Sentence]
+    #: By id. A loaded build reads records on demand (``indexer.store.records``); a new one holds lists.
+    documents: Mapping[str, Document]
+    chunks: Sequence[Chunk]
+    sentences: Sequence[Sentence]
     embedders: list[EmbedderInfo]
     chunker: ChunkerConfig
     chunk_vectors: dict[str, np.ndarray]
@@ -136,11 +140,15 @@ class IndexData:
         # Row of each document's first sentence, so chunk.first_sentence maps to a global row.
         # A delta's rows come after its base's, so a replaced document's current rows win.
         self.sentence_base: dict[str, int] = {}
-        for row, sentence in enumerate(self.sentences):
-            if sentence.ordinal == 0 and (self.sentence_live is None or self.sentence_live[row]):
-                self.sentence_base[sentence.doc_id] = row
+        for row, doc_id in first_sentence_rows(self.sentences):
+            if self.sentence_live is None or self.sentence_live[row]:
+                self.sentence_base[doc_id] = row
         self._faiss: dict[str, Any] = {}
         self._spans: tuple[np.ndarray, np.ndarray] | None = None
+
+    def document_summaries(self) -> Iterator[Document]:
+        """Every current document, read without its text where the store can (``text`` then empty)."""
+        return document_summaries(self.documents)
 
     @property
     def live_chunks(self) -> int:
@@ -166,12 +174,13 @@ class IndexData:
         Vectorised over a whole candidate pool (a Python loop over 1,000 chunks cost more than the search).
         """
         if self._spans is None:
-            # A masked chunk (of a deleted document) covers no sentence: it is never a candidate.
-            spans = [
-                self.sentence_rows(c) if self.live_chunk(i) else slice(0, 0) for i, c in enumerate(self.chunks)
-            ]
-            starts = np.array([s.start for s in spans], dtype=np.int64)
-            stops = np.array([s.stop for s in spans], dtype=np.int64)
+            # Three columns of every chunk (read once; a loaded build does not hold chunk objects).
+            bases = np.array([self.sentence_base.get(d, 0) for d in column(self.chunks, "doc_id")], dtype=np.int64)
+            starts = bases + np.array(column(self.chunks, "first_sentence"), dtype=np.int64)
+            stops = bases + np.array(column(self.chunks, "last_sentence"), dtype=np.int64) + 1
+            if self.live is not None:  # a masked chunk (of a deleted document) covers no sentence
+                starts[~self.live] = 0
+                stops[~self.live] = 0
             self._spans = (starts, stops)
         starts, stops = self._spans[0][rows], self._spans[1][rows]
         lengths = stops - starts
@@ -351,7 +360,8 @@ def build_manifest(data: IndexData, build_id: str) -> dict[str, Any]:
 
 def missing_files(index_dir: Path, manifest: dict[str, Any]) -> list[str]:
     """The files a build needs that are not there (a cheap check: existence only, nothing parsed)."""
-    needed = ["documents.jsonl", "chunks.jsonl", "sentences.jsonl", "bm25"]
+    records = [RECORDS_FILE] if manifest.get("format_version", FORMAT_VERSION) >= 2 else JSONL_RECORDS
+    needed = [*records, "bm25"]
     for entry in manifest.get("embedders", []):
         stem = vector_stem(str(entry.get("id", "")))
         needed += [f"dense/{stem}.faiss", f"dense/{stem}.sentences.npy"]

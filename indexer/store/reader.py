@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,17 @@ from indexer.store.format import (
     read_manifest,
     vector_stem,
 )
+from indexer.store.records import (
+    RECORDS_FILE,
+    ChunkTable,
+    DocumentTable,
+    DocumentUnion,
+    RecordFile,
+    SentenceTable,
+    StackedSequence,
+    column,
+    offset_problem,
+)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -31,7 +44,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _check_offsets(index_dir: Path, documents: dict[str, Document], spans: list[Chunk | Sentence]) -> None:
+def _check_offsets(index_dir: Path, documents: Mapping[str, Document], spans: list[Chunk | Sentence]) -> None:
     """Refuse a build whose chunks or sentences point outside their documents.
 
     Every citation is ``document_text[start:end]``; an offset past the end (a hand-edited or
@@ -53,21 +66,44 @@ def _check_offsets(index_dir: Path, documents: dict[str, Document], spans: list[
 class _Segment:
     """The records and vectors one build folder holds itself (a delta build's own part)."""
 
-    documents: dict[str, Document]
-    chunks: list[Chunk]
-    sentences: list[Sentence]
+    documents: Mapping[str, Document]
+    chunks: Sequence[Chunk]
+    sentences: Sequence[Sentence]
     faiss: dict[str, Any]
     sentence_vectors: dict[str, np.ndarray]
     lexical: LexicalIndex
+
+
+def _read_records(root: Path, where: Path) -> tuple[Mapping[str, Document], Sequence[Chunk], Sequence[Sentence]]:
+    """A build's records: from ``records.sqlite``, read on demand; or, in a format-1 build, parsed from JSON lines."""
+    if (root / RECORDS_FILE).exists():
+        try:
+            records = RecordFile(root / RECORDS_FILE)
+            problem = offset_problem(records)
+            tables = DocumentTable(records), ChunkTable(records), SentenceTable(records)
+        except sqlite3.Error as exc:
+            raise IndexCorruptError(f"index at {where}: cannot read {RECORDS_FILE}: {exc}") from exc
+        if problem is not None:
+            raise IndexCorruptError(f"index at {where}: {problem}")
+        return tables
+    documents = {d["doc_id"]: Document.from_record(d) for d in _read_jsonl(root / "documents.jsonl")}
+    chunks = [Chunk(**c) for c in _read_jsonl(root / "chunks.jsonl")]
+    sentences = [Sentence(**s) for s in _read_jsonl(root / "sentences.jsonl")]
+    _check_offsets(where, documents, [*chunks, *sentences])
+    return documents, chunks, sentences
+
+
+def _without(documents: Mapping[str, Document], deleted: set[str]) -> Mapping[str, Document]:
+    if isinstance(documents, DocumentTable):
+        return DocumentTable(documents.records, deleted)
+    return {k: v for k, v in documents.items() if k not in deleted}
 
 
 def _read_segment(root: Path, infos: list[EmbedderInfo], where: Path) -> _Segment:
     try:
         import faiss
 
-        documents = {d["doc_id"]: Document.from_record(d) for d in _read_jsonl(root / "documents.jsonl")}
-        chunks = [Chunk(**c) for c in _read_jsonl(root / "chunks.jsonl")]
-        sentences = [Sentence(**s) for s in _read_jsonl(root / "sentences.jsonl")]
+        documents, chunks, sentences = _read_records(root, where)
         faiss_indexes: dict[str, Any] = {}
         sentence_vectors: dict[str, np.ndarray] = {}
         for info in infos:
@@ -115,11 +151,12 @@ def load_index(
     else:
         base = _read_segment(base_root, infos, index_dir)
         deleted = set(manifest["base"].get("deleted", []))
-        documents = {k: v for k, v in base.documents.items() if k not in deleted} | own.documents
-        chunks, sentences = base.chunks + own.chunks, base.sentences + own.sentences
-        live = np.array([c.doc_id not in deleted for c in base.chunks] + [True] * len(own.chunks), dtype=bool)
+        documents = DocumentUnion(_without(base.documents, deleted), own.documents)
+        chunks = StackedSequence([base.chunks, own.chunks])
+        sentences = StackedSequence([base.sentences, own.sentences])
+        live = np.array([d not in deleted for d in column(base.chunks, "doc_id")] + [True] * len(own.chunks), dtype=bool)
         sentence_live = np.array(
-            [s.doc_id not in deleted for s in base.sentences] + [True] * len(own.sentences), dtype=bool
+            [d not in deleted for d in column(base.sentences, "doc_id")] + [True] * len(own.sentences), dtype=bool
         )
         faiss_indexes = {}
         for info in infos:
@@ -133,11 +170,6 @@ def load_index(
         }
         lexical = SegmentedLexical([base.lexical, own.lexical], live)
     chunk_vectors = {k: flat_vectors(v) for k, v in faiss_indexes.items()}  # views, not copies
-    _check_offsets(
-        index_dir, documents,
-        [c for i, c in enumerate(chunks) if live is None or live[i]]
-        + [s for i, s in enumerate(sentences) if sentence_live is None or sentence_live[i]],
-    )
     data = IndexData(
         documents=documents,
         chunks=chunks,

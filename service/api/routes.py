@@ -120,7 +120,7 @@ def documents(engine: EngineDep) -> DocumentList:
                 doc_id=d.doc_id, title=d.title, lang=d.lang, languages=list(d.languages), source=d.source,
                 kind=d.kind, date=d.date,
             )
-            for d in engine.index.documents.values()
+            for d in engine.index.document_summaries()
         ]
     )
 

@@ -12,6 +12,7 @@ import pytest
 from indexer.embedders.fake import FakeEmbedder
 from indexer.lexical import LexicalIndex, SegmentedLexical
 from indexer.store import load_index, read_manifest
+from indexer.store.reader import load_segment
 from service.config import Settings
 from service.qa.engine import Engine
 from tests.support.helpers import make_settings, run_build
@@ -71,8 +72,7 @@ def test_adding_a_document_writes_only_that_document(tmp_path: Path, delta_setti
     assert report.changed and report.embedded_documents == ["new"] and len(report.reused_documents) == 12
     manifest = read_manifest(delta_settings.index_dir)
     assert manifest["base"]["deleted"] == [] and manifest["counts"]["documents"] == 13
-    own = (delta_settings.index_dir / "documents.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(own) == 1 and '"doc_id": "new"' in own[0]  # the build holds only the new document
+    assert list(load_segment(delta_settings.index_dir).documents) == ["new"]  # the build holds only the new document
     new_texts = embedder.calls - calls
     scratch = make_settings(tmp_path / "scratch")
     assert run_build([corpus], scratch, [FakeEmbedder()]).chunks == report.chunks
@@ -130,8 +130,8 @@ def test_successive_deltas_keep_their_base_and_a_no_op_stays_a_no_op(tmp_path: P
     manifest = read_manifest(delta_settings.index_dir)
     assert manifest["base"]["build_id"] == first.build_id
     assert any(b.name == first.build_id for b in builds(delta_settings.index_dir))
-    own = (delta_settings.index_dir / "documents.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(own) == 4  # the delta carries its earlier documents forward, reusing their vectors
+    # The delta carries its earlier documents forward, reusing their vectors.
+    assert sorted(load_segment(delta_settings.index_dir).documents) == [f"extra{i}" for i in range(4)]
     embedder = FakeEmbedder()
     again = run_build([corpus], delta_settings, [embedder])
     assert again.changed is False and embedder.calls == 0

@@ -32,7 +32,7 @@ def test_first_build_writes_a_complete_symlinked_index(corpus_copy, fake_setting
     target = index_dir.resolve()
     assert target.parent == (index_dir.parent / "index.builds").resolve()
     assert target.name == report.build_id
-    for name in ("manifest.json", "documents.jsonl", "chunks.jsonl", "sentences.jsonl"):
+    for name in ("manifest.json", "records.sqlite", "bm25-terms.jsonl"):
         assert (target / name).is_file()
     assert (target / "dense" / "fake.faiss").is_file()
     assert (target / "dense" / "fake.sentences.npy").is_file()
@@ -117,19 +117,43 @@ def test_damaged_index_raises_corrupt(corpus_copy, fake_settings, fake_embedder,
 
 
 @pytest.mark.parametrize("field", ["end", "start", "doc_id"])
-@pytest.mark.parametrize("records", ["chunks.jsonl", "sentences.jsonl"])
+@pytest.mark.parametrize("table", ["chunks", "sentences"])
 def test_offsets_outside_their_document_are_refused_at_load(
-    corpus_copy, fake_settings, fake_embedder, build, records: str, field: str
+    corpus_copy, fake_settings, fake_embedder, build, table: str, field: str
 ) -> None:
     """Issue 10, small item: a chunk ending past its document loaded, and cited a cut-off "quotation"."""
+    import sqlite3
+
     build([corpus_copy], fake_settings, [fake_embedder])
-    path = fake_settings.index_dir.resolve() / records
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    length = len(load_index(fake_settings.index_dir).documents[rows[-1]["doc_id"]].text)
-    rows[-1][field] = {"end": length + 1, "start": -1, "doc_id": "no-such-document"}[field]
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    with sqlite3.connect(fake_settings.index_dir.resolve() / "records.sqlite") as db:
+        value = {"end": "(SELECT length + 1 FROM documents d WHERE d.doc_id = t.doc_id)", "start": "-1",
+                 "doc_id": "'no-such-document'"}[field]
+        db.execute(f'UPDATE {table} AS t SET "{field}" = {value} WHERE row = (SELECT max(row) FROM {table})')
     with pytest.raises(IndexCorruptError, match=r"outside its document|names no document"):
         load_index(fake_settings.index_dir)
+
+
+def test_a_format_1_build_still_loads_and_is_reused(corpus_copy, fake_settings, fake_embedder, build) -> None:
+    """Records in JSON lines (format 1, before records.sqlite): read as before, and the next run reuses its vectors."""
+    first = build([corpus_copy], fake_settings, [fake_embedder])
+    root = fake_settings.index_dir.resolve()
+    data = load_index(fake_settings.index_dir)
+    for name, rows in (
+        ("documents.jsonl", [d.to_record() for d in data.documents.values()]),
+        ("chunks.jsonl", [dict(vars(c)) for c in data.chunks]),
+        ("sentences.jsonl", [dict(vars(s)) for s in data.sentences]),
+    ):
+        (root / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    (root / "records.sqlite").unlink()
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    (root / "manifest.json").write_text(json.dumps({**manifest, "format_version": 1}), encoding="utf-8")
+    old = load_index(fake_settings.index_dir)
+    assert [c.text for c in old.chunks] == [c.text for c in data.chunks] and dict(old.documents) == dict(data.documents)
+    calls = fake_embedder.calls
+    (corpus_copy / "added.txt").write_text("An added document about visas.", encoding="utf-8")
+    report = build([corpus_copy], fake_settings, [fake_embedder])
+    assert report.embedded_documents == ["added"] and len(report.reused_documents) == first.documents
+    assert fake_embedder.calls - calls == report.texts_embedded
 
 
 def test_unparseable_manifest_raises_corrupt(corpus_copy, fake_settings, fake_embedder, build) -> None:
@@ -141,7 +165,7 @@ def test_unparseable_manifest_raises_corrupt(corpus_copy, fake_settings, fake_em
 
 def test_damaged_previous_index_is_rebuilt_from_scratch(corpus_copy, fake_settings, fake_embedder, build) -> None:
     build([corpus_copy], fake_settings, [fake_embedder])
-    (fake_settings.index_dir.resolve() / "chunks.jsonl").unlink()
+    (fake_settings.index_dir.resolve() / "records.sqlite").unlink()
     report = build([corpus_copy], fake_settings, [fake_embedder])
     assert report.changed and sorted(report.embedded_documents) == ALL
     assert report.full_rebuild_reason

@@ -80,4 +80,4 @@ def cited_texts(client: TestClient, question: str = NEW_QUESTION) -> list[str]:
 
 def break_missing_chunks(index_dir: Path, corpus: Path) -> None:
     build_into(index_dir, corpus)
-    (index_dir.resolve() / "chunks.jsonl").unlink()
+    (index_dir.resolve() / "records.sqlite").unlink()

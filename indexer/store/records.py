@@ -1,0 +1,308 @@
+"""A build's records (documents, chunks, sentences) in SQLite, read on demand.
+
+``records.sqlite`` replaces the JSONL record files of format 1. A loaded build keeps in memory
+only what every search needs for all rows (each chunk's document and sentence range, as
+numpy arrays); a chunk's or sentence's text and a document's full text are read by row or id
+when a result needs them. A build is immutable once written, so readers open the file
+read-only and ``immutable`` (no locks, no journal), one connection per thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+from indexer.chunks import Chunk, Sentence
+from indexer.documents import Document
+
+RECORDS_FILE = "records.sqlite"
+
+_SCHEMA = """
+CREATE TABLE documents (position INTEGER PRIMARY KEY, doc_id TEXT UNIQUE NOT NULL, record TEXT NOT NULL,
+                        text TEXT NOT NULL, length INTEGER NOT NULL);
+CREATE TABLE chunks (row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, ordinal INTEGER NOT NULL, start INTEGER NOT NULL,
+                     "end" INTEGER NOT NULL, lang TEXT NOT NULL, section TEXT, tokens INTEGER NOT NULL,
+                     first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE TABLE sentences (row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
+                        start INTEGER NOT NULL, "end" INTEGER NOT NULL, lang TEXT NOT NULL, text TEXT NOT NULL);
+"""
+_CHUNK_COLUMNS = 'doc_id, ordinal, start, "end", lang, section, tokens, first_sentence, last_sentence, text'
+_SENTENCE_COLUMNS = 'doc_id, ordinal, start, "end", lang, text'
+
+
+def write_records(
+    path: Path, documents: Iterable[Document], chunks: Iterable[Chunk], sentences: Iterable[Sentence]
+) -> None:
+    """Write the records of one build (a new file) in one transaction."""
+    connection = sqlite3.connect(path)
+    try:
+        connection.executescript(_SCHEMA)
+        with connection:
+            connection.executemany(
+                "INSERT INTO documents (doc_id, record, text, length) VALUES (?, ?, ?, ?)",
+                (
+                    (d.doc_id, json.dumps({k: v for k, v in d.to_record().items() if k != "text"}, ensure_ascii=False),
+                     d.text, len(d.text))
+                    for d in documents
+                ),
+            )
+            connection.executemany(
+                f"INSERT INTO chunks (row, {_CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (row, c.doc_id, c.ordinal, c.start, c.end, c.lang, c.section, c.tokens, c.first_sentence,
+                     c.last_sentence, c.text)
+                    for row, c in enumerate(chunks)
+                ),
+            )
+            connection.executemany(
+                f"INSERT INTO sentences (row, {_SENTENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ((row, s.doc_id, s.ordinal, s.start, s.end, s.lang, s.text) for row, s in enumerate(sentences)),
+            )
+    finally:
+        connection.close()
+
+
+class RecordFile:
+    """Read-only access to one ``records.sqlite``: a connection per thread (sqlite3 objects are per-thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self.query("SELECT 1 FROM documents LIMIT 1")  # fails now, not at the first question, if it is no index
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+            connection = sqlite3.connect(uri, uri=True, check_same_thread=True)
+            self._local.connection = connection
+        return connection
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of one query."""
+        return self._connection().execute(sql, parameters).fetchall()
+
+    def stream(self, sql: str, parameters: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """The rows of one query, as they are read."""
+        yield from self._connection().execute(sql, parameters)
+
+
+def _document(row: tuple[Any, ...], with_text: bool = True) -> Document:
+    record = json.loads(row[0])
+    record["text"] = row[1] if with_text else ""
+    return Document.from_record(record)
+
+
+class DocumentTable(Mapping[str, Document]):
+    """The documents of a build by id; each document (with its text) is read when asked for."""
+
+    def __init__(self, records: RecordFile, deleted: Iterable[str] = ()) -> None:
+        self.records = records
+        gone = set(deleted)
+        self._ids = [i for (i,) in records.query("SELECT doc_id FROM documents ORDER BY position") if i not in gone]
+        self._known = set(self._ids)
+
+    def __getitem__(self, doc_id: str) -> Document:
+        if doc_id not in self._known:
+            raise KeyError(doc_id)
+        rows = self.records.query("SELECT record, text FROM documents WHERE doc_id = ?", (doc_id,))
+        return _document(rows[0])
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def summaries(self) -> Iterator[Document]:
+        """Every document without reading its text (``text`` is empty): for listings."""
+        for doc_id, record in self.records.stream("SELECT doc_id, record FROM documents ORDER BY position"):
+            if doc_id in self._known:
+                yield _document((record, ""), with_text=False)
+
+    def lengths(self) -> dict[str, int]:
+        """Each document's text length (for offset checks without reading the texts)."""
+        return dict(self.records.query("SELECT doc_id, length FROM documents"))
+
+
+class _RowTable(Sequence[Any]):
+    """Rows of one record table, read by row number when asked for (a few per query)."""
+
+    table = ""
+    columns = ""
+
+    def __init__(self, records: RecordFile) -> None:
+        self.records = records
+        self._length = int(records.query(f"SELECT count(*) FROM {self.table}")[0][0])
+
+    def _make(self, row: tuple[Any, ...]) -> Any:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            rows = range(*index.indices(self._length))
+            return [self[i] for i in rows]
+        row = int(index) + self._length if index < 0 else int(index)
+        if not 0 <= row < self._length:
+            raise IndexError(f"{self.table} row {index} out of range")
+        found = self.records.query(f"SELECT {self.columns} FROM {self.table} WHERE row = ?", (row,))
+        return self._make(found[0])
+
+    def __iter__(self) -> Iterator[Any]:
+        for row in self.records.stream(f"SELECT {self.columns} FROM {self.table} ORDER BY row"):
+            yield self._make(row)
+
+    def column(self, name: str) -> list[Any]:
+        """One column of every row, in row order."""
+        return [value for (value,) in self.records.stream(f'SELECT "{name}" FROM {self.table} ORDER BY row')]
+
+
+class ChunkTable(_RowTable):
+    """A build's chunks, read by row."""
+
+    table = "chunks"
+    columns = _CHUNK_COLUMNS
+
+    def _make(self, row: tuple[Any, ...]) -> Chunk:
+        return Chunk(*row)
+
+
+class SentenceTable(_RowTable):
+    """A build's sentences, read by row."""
+
+    table = "sentences"
+    columns = _SENTENCE_COLUMNS
+
+    def _make(self, row: tuple[Any, ...]) -> Sentence:
+        return Sentence(*row)
+
+    def first_rows(self) -> list[tuple[int, str]]:
+        """``(row, doc_id)`` of every document's first sentence (one query, not a pass over all rows)."""
+        query = "SELECT row, doc_id FROM sentences WHERE ordinal = 0 ORDER BY row"
+        return [(int(row), str(doc_id)) for row, doc_id in self.records.query(query)]
+
+
+class StackedSequence(Sequence[Any]):
+    """Rows of several sequences as one (a base build's, then its delta's), read through to the parts."""
+
+    def __init__(self, parts: Sequence[Sequence[Any]]) -> None:
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0, *(len(p) for p in self.parts)])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        row = int(index) + len(self) if index < 0 else int(index)
+        if not 0 <= row < len(self):
+            raise IndexError(f"row {index} out of range")
+        part = int(np.searchsorted(self.offsets, row, side="right")) - 1
+        return self.parts[part][row - int(self.offsets[part])]
+
+    def __iter__(self) -> Iterator[Any]:
+        for part in self.parts:
+            yield from part
+
+    def column(self, name: str) -> list[Any]:
+        """One column of every row, in row order."""
+        values: list[Any] = []
+        for part in self.parts:
+            values.extend(column(part, name))
+        return values
+
+    def first_rows(self) -> list[tuple[int, str]]:
+        """``(row, doc_id)`` of every first sentence of every part, in stacked row numbers."""
+        out: list[tuple[int, str]] = []
+        for offset, part in zip(self.offsets, self.parts, strict=False):
+            out.extend((int(offset) + row, doc_id) for row, doc_id in first_sentence_rows(part))
+        return out
+
+
+def column(rows: Sequence[Any], name: str) -> list[Any]:
+    """Attribute ``name`` of every row: one query for a table, a loop for a list of records."""
+    reader = getattr(rows, "column", None)
+    if reader is not None:
+        return list(reader(name))
+    return [getattr(r, name) for r in rows]
+
+
+def first_sentence_rows(sentences: Sequence[Sentence]) -> list[tuple[int, str]]:
+    """``(row, doc_id)`` of every document's first sentence, in row order."""
+    reader = getattr(sentences, "first_rows", None)
+    if reader is not None:
+        return list(reader())
+    return [(row, s.doc_id) for row, s in enumerate(sentences) if s.ordinal == 0]
+
+
+
+class DocumentUnion(Mapping[str, Document]):
+    """A base build's current documents and a delta's, as one mapping (the delta's version wins)."""
+
+    def __init__(self, base: Mapping[str, Document], delta: Mapping[str, Document]) -> None:
+        self.base, self.delta = base, delta
+        self._ids = [i for i in base if i not in delta] + list(delta)
+
+    def __getitem__(self, doc_id: str) -> Document:
+        if doc_id in self.delta:
+            return self.delta[doc_id]
+        return self.base[doc_id]
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.delta or doc_id in self.base
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def summaries(self) -> Iterator[Document]:
+        """Every document without its text (see :meth:`DocumentTable.summaries`)."""
+        for doc in document_summaries(self.base):
+            if doc.doc_id not in self.delta:
+                yield doc
+        yield from document_summaries(self.delta)
+
+
+def document_summaries(documents: Mapping[str, Document]) -> Iterator[Document]:
+    """Every document, read without its text where the mapping can (``text`` then empty)."""
+    reader = getattr(documents, "summaries", None)
+    return iter(reader()) if reader is not None else iter(documents.values())
+
+
+def offset_problem(records: RecordFile) -> str | None:
+    """The first chunk or sentence whose offsets fall outside its document, described; ``None`` if all fit."""
+    for table in ("chunks", "sentences"):
+        found = records.query(
+            f'SELECT t.ordinal, t.doc_id, t.start, t."end", d.length FROM {table} t LEFT JOIN documents d USING (doc_id) '
+            f'WHERE d.length IS NULL OR t.start < 0 OR t.start > t."end" OR t."end" > d.length LIMIT 1'
+        )
+        if found:
+            ordinal, doc_id, start, end, length = found[0]
+            kind = table[:-1]
+            if length is None:
+                return f"a {kind} of {doc_id!r} names no document"
+            return f"{kind} {ordinal} of {doc_id!r} spans {start}-{end}, outside its document ({length} characters)"
+    return None
