@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -22,6 +23,8 @@ from indexer.chunks import Chunk, Sentence
 from indexer.documents import Document
 
 RECORDS_FILE = "records.sqlite"
+#: Document headers (metadata without text) kept per build: search results show a title and source.
+HEADER_CACHE = 4096
 
 _SCHEMA = """
 CREATE TABLE documents (position INTEGER PRIMARY KEY, doc_id TEXT UNIQUE NOT NULL, record TEXT NOT NULL,
@@ -107,6 +110,8 @@ class DocumentTable(Mapping[str, Document]):
         gone = set(deleted)
         self._ids = [i for (i,) in records.query("SELECT doc_id FROM documents ORDER BY position") if i not in gone]
         self._known = set(self._ids)
+        self._headers: OrderedDict[str, Document] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __getitem__(self, doc_id: str) -> Document:
         if doc_id not in self._known:
@@ -122,6 +127,23 @@ class DocumentTable(Mapping[str, Document]):
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def header(self, doc_id: str) -> Document:
+        """The document without its text (``text`` empty), from a small cache: what a search result shows."""
+        with self._lock:
+            cached = self._headers.get(doc_id)
+            if cached is not None:
+                self._headers.move_to_end(doc_id)
+                return cached
+        if doc_id not in self._known:
+            raise KeyError(doc_id)
+        rows = self.records.query("SELECT record FROM documents WHERE doc_id = ?", (doc_id,))
+        header = _document((rows[0][0], ""), with_text=False)
+        with self._lock:
+            self._headers[doc_id] = header
+            while len(self._headers) > HEADER_CACHE:
+                self._headers.popitem(last=False)
+        return header
 
     def summaries(self) -> Iterator[Document]:
         """Every document without reading its text (``text`` is empty): for listings."""
@@ -167,6 +189,18 @@ class _RowTable(Sequence[Any]):
     def __iter__(self) -> Iterator[Any]:
         for row in self.records.stream(f"SELECT {self.columns} FROM {self.table} ORDER BY row"):
             yield self._make(row)
+
+    def many(self, rows: Sequence[int]) -> list[Any]:
+        """The records of ``rows``, in that order, read in one query."""
+        wanted = [int(r) for r in rows]
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        found = {
+            row[0]: self._make(row[1:])
+            for row in self.records.query(f"SELECT row, {self.columns} FROM {self.table} WHERE row IN ({marks})", wanted)
+        }
+        return [found[r] for r in wanted]
 
     def column(self, name: str) -> list[Any]:
         """One column of every row, in row order."""
@@ -225,6 +259,20 @@ class StackedSequence(Sequence[Any]):
         for part in self.parts:
             yield from part
 
+    def many(self, rows: Sequence[int]) -> list[Any]:
+        """The records of ``rows``, in that order (one read per part)."""
+        wanted = np.asarray(rows, dtype=np.int64)
+        owner = np.searchsorted(self.offsets, wanted, side="right") - 1
+        out: list[Any] = [None] * len(wanted)
+        for i, part in enumerate(self.parts):
+            positions = np.flatnonzero(owner == i)
+            if len(positions):
+                for position, record in zip(
+                    positions, records_at(part, (wanted[positions] - self.offsets[i]).tolist()), strict=True
+                ):
+                    out[int(position)] = record
+        return out
+
     def column(self, name: str) -> list[Any]:
         """One column of every row, in row order."""
         values: list[Any] = []
@@ -238,6 +286,20 @@ class StackedSequence(Sequence[Any]):
         for offset, part in zip(self.offsets, self.parts, strict=False):
             out.extend((int(offset) + row, doc_id) for row, doc_id in first_sentence_rows(part))
         return out
+
+
+def records_at(rows: Sequence[Any], wanted: Sequence[int]) -> list[Any]:
+    """``[rows[i] for i in wanted]``, in one query where ``rows`` is a table."""
+    reader = getattr(rows, "many", None)
+    if reader is not None:
+        return list(reader(wanted))
+    return [rows[i] for i in wanted]
+
+
+def document_header(documents: Mapping[str, Document], doc_id: str) -> Document:
+    """A document's metadata; without its text where the mapping can read it so (``text`` then empty)."""
+    reader = getattr(documents, "header", None)
+    return reader(doc_id) if reader is not None else documents[doc_id]
 
 
 def column(rows: Sequence[Any], name: str) -> list[Any]:
@@ -277,6 +339,10 @@ class DocumentUnion(Mapping[str, Document]):
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def header(self, doc_id: str) -> Document:
+        """The document's metadata (see :meth:`DocumentTable.header`)."""
+        return document_header(self.delta if doc_id in self.delta else self.base, doc_id)
 
     def summaries(self) -> Iterator[Document]:
         """Every document without its text (see :meth:`DocumentTable.summaries`)."""

@@ -17,6 +17,7 @@ import numpy as np
 
 from indexer.embedders import Embedder
 from indexer.store import IndexData
+from indexer.store.records import document_header, records_at
 from service.qa.fusion import FusionConfig, fuse
 from service.qa.query import Query
 from service.qa.types import Mode, Passage
@@ -125,9 +126,10 @@ class Retriever:
             rows, scores = self._ranked(signal, query)
             ranked[signal] = (rows.tolist(), scores)
         passages = []
-        for hit in fuse(ranked, self.fusion, depth=top_k):
-            chunk = self.index.chunks[hit.key]
-            doc = self.index.documents[chunk.doc_id]
+        hits = fuse(ranked, self.fusion, depth=top_k)
+        # One read for all the hits' records; a document's title and source without its text.
+        for hit, chunk in zip(hits, records_at(self.index.chunks, [h.key for h in hits]), strict=True):
+            doc = document_header(self.index.documents, chunk.doc_id)
             passages.append(
                 Passage.of_chunk(chunk, hit.key, doc.title, doc.source, hit.score, hit.ranks, hit.signal_scores)
             )
