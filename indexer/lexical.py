@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -53,7 +54,9 @@ class Analyzer:
     def analyse(self, text: str, lang: Lang) -> list[str]:
         """Index-time tokens of a passage written in ``lang``."""
         words = [w for w in self.words(text) if w not in self._stopwords[lang]]
-        return list(self._stemmers[lang].stemWords(words))
+        # Interned: a corpus repeats the same stems over and over, and the terms of every chunk are
+        # held until BM25 is built; one shared string per stem instead of one per occurrence.
+        return [sys.intern(t) for t in self._stemmers[lang].stemWords(words)]
 
     def analyse_query(self, text: str) -> list[str]:
         """Query tokens: stop words of both languages dropped, stemmed both ways, de-duplicated."""

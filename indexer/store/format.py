@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -401,7 +402,7 @@ def read_terms(index_dir: Path, rows: int) -> list[list[str]] | None:
     """The chunk terms a build kept, or ``None`` if it has none (or not one list per chunk)."""
     try:
         with open(index_dir / TERMS_FILE, encoding="utf-8") as handle:
-            terms = [json.loads(line) for line in handle]
+            terms = [[sys.intern(t) for t in json.loads(line)] for line in handle]  # see Analyzer.analyse
     except (OSError, ValueError):
         return None
     return terms if len(terms) == rows else None
