@@ -241,7 +241,7 @@ def test_an_index_past_the_ann_size_uses_hnsw_and_records_it(corpus_copy, fake_s
     hnsw_settings = make_settings(tmp_path / "hnsw" / "index", ann_min_chunks=1)
     build([corpus_copy], hnsw_settings, [fake_embedder])
     assert read_manifest(hnsw_settings.index_dir)["dense_index"] == {
-        "type": "hnsw", "metric": "inner_product", "m": 32, "ef_construction": 100,
+        "type": "hnsw", "metric": "inner_product", "m": 48, "ef_construction": 200,
     }
     flat_engine = Engine.load(fake_settings.engine, [fake_embedder])
     hnsw_engine = Engine.load(hnsw_settings.engine, [fake_embedder])
