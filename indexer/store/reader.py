@@ -158,6 +158,8 @@ def load_index(
         sentence_live = np.array(
             [d not in deleted for d in column(base.sentences, "doc_id")] + [True] * len(own.sentences), dtype=bool
         )
+        if live.all() and sentence_live.all():  # nothing masked: search without a filter
+            live = sentence_live = None
         faiss_indexes = {}
         for info in infos:
             # The delta's few vectors join the base's FAISS index in memory (an HNSW insert or a flat append).
