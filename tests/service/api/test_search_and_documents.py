@@ -132,3 +132,35 @@ def test_every_cited_document_can_be_fetched_whatever_its_file_name(
         fetched = client.get(f"/v1/documents/{doc['doc_id']}")
         assert fetched.status_code == 200, (doc["doc_id"], fetched.text)
         assert fetched.json()["source"] == doc["source"]
+
+
+def test_a_delta_build_serves_its_documents_and_hides_removed_ones(tmp_path, client_factory) -> None:
+    """Issue 11: over a delta build (base + changed documents), the API lists, shows and cites exactly the files on disk."""
+    import shutil
+
+    from indexer.embedders.fake import FakeEmbedder
+    from indexer.store import read_manifest
+    from tests.support.helpers import CORPUS_DIR, make_settings, run_build
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS_DIR, corpus)
+    index_dir = tmp_path / "index"
+    settings = make_settings(index_dir, delta_min_chunks=1, max_delta_share=1.0)
+    run_build([corpus], settings, [FakeEmbedder()])
+    removed = sorted(p for p in corpus.glob("*.txt"))[0]
+    removed_id = removed.stem
+    removed.unlink()
+    removed.with_name(removed.name + ".meta.json").unlink(missing_ok=True)
+    (corpus / "delta-note.txt").write_text("A note added later: the delta marker zylophant appears here.", encoding="utf-8")
+    run_build([corpus], settings, [FakeEmbedder()])
+    assert "base" in read_manifest(index_dir)
+
+    client = client_factory(index_dir=index_dir)
+    listed = [d["doc_id"] for d in client.get("/v1/documents").json()["documents"]]
+    assert "delta-note" in listed and removed_id not in listed
+    assert client.get(f"/v1/documents/{removed_id}").status_code == 404
+    shown = client.get("/v1/documents/delta-note").json()
+    assert "zylophant" in shown["text"]
+    body = client.get("/v1/search", params={"q": "zylophant", "mode": "lexical"}).json()
+    hit = body["results"][0]
+    assert hit["doc_id"] == "delta-note" and shown["text"][hit["start"] : hit["end"]] == hit["text"]
