@@ -100,6 +100,12 @@ async def _load(url: str, path: str, questions: list[str], clients: int, seconds
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its threads so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def markdown(result: dict[str, Any]) -> str:
     model = result["model_ms_one_thread"]
     lines = [
@@ -111,13 +117,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"({', '.join(f'{k} {v:.1f}' for k, v in model.items() if k != 'total')}); "
         f"ideal rate cores / model time = {result['ideal_qps']:.1f} queries/s.",
         "",
-        "| run | path | questions | clients | QPS | QPS / ideal | errors | p50 ms | p99 ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | path | questions | clients | QPS | QPS / ideal | errors | p50 ms | p99 ms | server CPU ms / request | load generator's share of the CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in result["runs"]:
         lines.append(
             f"| {run['name']} | `{run['path']}` | {run['distinct_questions']:,} distinct | {run['clients']} | "
-            f"{run['qps']} | {run['qps'] / result['ideal_qps']:.2f} | {run['errors']} | {run['p50_ms']} | {run['p99_ms']} |"
+            f"{run['qps']} | {run['qps'] / result['ideal_qps']:.2f} | {run['errors']} | {run['p50_ms']} | {run['p99_ms']} | "
+            f"{run['server_cpu_ms_per_request']} | {run['client_cpu_share']:.0%} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -152,8 +159,13 @@ def main() -> int:
                 ("repeated (cache hits)", "/v1/search", questions[:50]),
             ]
             for name, path, pool in plan:
+                server_cpu, client_cpu = cpu_seconds(server.process.pid), time.process_time()
                 run = asyncio.run(_load(server.url, path, pool, args.clients, args.seconds))
                 run["name"] = name
+                # CPU the server and this load generator used: both share the machine's cores.
+                served = max(1, int(run["qps"] * run["seconds"]))
+                run["server_cpu_ms_per_request"] = round((cpu_seconds(server.process.pid) - server_cpu) * 1000 / served, 1)
+                run["client_cpu_share"] = round((time.process_time() - client_cpu) / (run["seconds"] * cores), 3)
                 runs.append(run)
                 print(f"qps: {name} {path}: {run['qps']}/s, errors {run['errors']}", file=sys.stderr)
     result = {
