@@ -106,6 +106,8 @@ class IndexReport:
     texts_from_cache: int = 0
     seconds: float = 0.0
     full_rebuild_reason: str | None = None
+    #: For a delta build: the complete build it stacks on (``None`` for a complete build).
+    delta_of: str | None = None
 
     @property
     def summary(self) -> str:
@@ -117,11 +119,12 @@ class IndexReport:
             )
         renamed = f", {len(self.collisions)} renamed after an id collision" if self.collisions else ""
         resumed = f" ({self.texts_from_cache} read back from an interrupted run)" if self.texts_from_cache else ""
+        delta = f" (a delta build on {self.delta_of})" if self.delta_of else ""
         return (
             f"indexed {self.documents} documents ({len(self.embedded_documents)} embedded, "
             f"{len(self.reused_documents)} reused, {len(self.removed_documents)} removed, "
             f"{len(self.skipped)} skipped{renamed}): {self.chunks} chunks, {self.sentences} sentences, "
-            f"{self.texts_embedded} texts embedded{resumed} in {self.seconds:.1f}s → {self.index_dir}"
+            f"{self.texts_embedded} texts embedded{resumed} in {self.seconds:.1f}s → {self.index_dir}{delta}"
         )
 
 
@@ -405,7 +408,7 @@ def _build_delta(
         index_dir=str(config.index_dir), build_id="", changed=True, documents=len(current),
         reused_documents=[d for d in loaded.order if d not in changed],
         embedded_documents=[d.doc_id for d in fresh], removed_documents=removed,
-        skipped=loaded.skipped, collisions=loaded.collisions,
+        skipped=loaded.skipped, collisions=loaded.collisions, delta_of=base.build_id,
     )
     data = _embed_and_write(
         config, embedders, kept_delta + fresh, new_parts, previous, stamps, report, progress, base=base

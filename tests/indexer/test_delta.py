@@ -64,12 +64,14 @@ def _assert_citations_exact(engine: Engine, query: str) -> None:
 def test_adding_a_document_writes_only_that_document(tmp_path: Path, delta_settings: Settings) -> None:
     corpus = _corpus(tmp_path / "corpus", 12)
     embedder = FakeEmbedder()
-    run_build([corpus], delta_settings, [embedder])
+    base = run_build([corpus], delta_settings, [embedder])
+    assert base.delta_of is None
     calls = embedder.calls
     (corpus / "new.txt").write_text(_text(99, "markernew"), encoding="utf-8")
     report = run_build([corpus], delta_settings, [embedder])
 
     assert report.changed and report.embedded_documents == ["new"] and len(report.reused_documents) == 12
+    assert report.delta_of == base.build_id and f"a delta build on {base.build_id}" in report.summary
     manifest = read_manifest(delta_settings.index_dir)
     assert manifest["base"]["deleted"] == [] and manifest["counts"]["documents"] == 13
     assert list(load_segment(delta_settings.index_dir).documents) == ["new"]  # the build holds only the new document
