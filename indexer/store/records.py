@@ -151,10 +151,6 @@ class DocumentTable(Mapping[str, Document]):
             if doc_id in self._known:
                 yield _document((record, ""), with_text=False)
 
-    def lengths(self) -> dict[str, int]:
-        """Each document's text length (for offset checks without reading the texts)."""
-        return dict(self.records.query("SELECT doc_id, length FROM documents"))
-
 
 class _RowTable(Sequence[Any]):
     """Rows of one record table, read by row number when asked for (a few per query)."""
