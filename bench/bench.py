@@ -77,7 +77,8 @@ def bench_latency(index_dir: Path, rounds: int = 5) -> dict[str, dict[str, float
     from service.config import Settings
     from service.qa.engine import Engine
 
-    engine = Engine.load(Settings(index_dir=index_dir).engine)
+    # The questions repeat: without the query-vector cache every one is encoded, as a new question is.
+    engine = Engine.load(Settings(index_dir=index_dir, query_cache_size=0).engine)
     engine.warm_up()
     out = {}
     for mode in ("lexical", "dense", "hybrid"):
@@ -102,7 +103,7 @@ def bench_reranker(index_dir: Path, rounds: int = 5) -> dict[str, object]:
     from service.config import Settings
     from service.qa.engine import Engine
 
-    settings = Settings(index_dir=index_dir, reranker="on")
+    settings = Settings(index_dir=index_dir, reranker="on", query_cache_size=0)
     engine = Engine.load(settings.engine)
     engine.warm_up()
     reranker = engine.answerer.reranker
@@ -147,7 +148,7 @@ def free_port() -> int:
 
 def bench_http(index_dir: Path, requests: int = 200, concurrency: int = 4, reranker: bool = False) -> dict[str, float]:
     port = free_port()
-    env = {**os.environ, "TANYA_INDEX_DIR": str(index_dir), "TANYA_RELOAD_POLL_S": "0",
+    env = {**os.environ, "TANYA_INDEX_DIR": str(index_dir), "TANYA_RELOAD_POLL_S": "0", "TANYA_QUERY_CACHE_SIZE": "0",
            "TANYA_RERANKER": "on" if reranker else "off"}
     server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], env=env,
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
