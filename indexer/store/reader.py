@@ -121,6 +121,14 @@ def _read_segment(root: Path, infos: list[EmbedderInfo], where: Path) -> _Segmen
     return _Segment(documents, chunks, sentences, faiss_indexes, sentence_vectors, lexical)
 
 
+def _encoders_and_chunker(manifest: dict[str, Any], index_dir: Path) -> tuple[list[EmbedderInfo], ChunkerConfig]:
+    """The manifest's encoder entries and chunker; :class:`IndexCorruptError` if they are malformed."""
+    try:
+        return [EmbedderInfo(**e) for e in manifest["embedders"]], ChunkerConfig(**manifest["chunker"])
+    except (KeyError, TypeError) as exc:
+        raise IndexCorruptError(f"index at {index_dir} is incomplete or damaged: {exc}") from exc
+
+
 def load_index(
     index_dir: Path, embedders: list[EmbedderInfo] | None = None, chunker: ChunkerConfig | None = None
 ) -> IndexData:
@@ -134,11 +142,7 @@ def load_index(
     manifest = read_manifest(root)
     if embedders is not None and chunker is not None:
         check_compatible(manifest, embedders, chunker, index_dir)
-    try:
-        infos = [EmbedderInfo(**e) for e in manifest["embedders"]]
-        chunker_config = ChunkerConfig(**manifest["chunker"])
-    except (KeyError, TypeError) as exc:
-        raise IndexCorruptError(f"index at {index_dir} is incomplete or damaged: {exc}") from exc
+    infos, chunker_config = _encoders_and_chunker(manifest, index_dir)
     own = _read_segment(root, infos, index_dir)
     base_root = base_dir(root, manifest)
     live: np.ndarray | None = None
@@ -199,11 +203,7 @@ def load_segment(index_dir: Path) -> IndexData:
     """
     root = index_dir.resolve()
     manifest = read_manifest(root)
-    try:
-        infos = [EmbedderInfo(**e) for e in manifest["embedders"]]
-        chunker = ChunkerConfig(**manifest["chunker"])
-    except (KeyError, TypeError) as exc:
-        raise IndexCorruptError(f"index at {index_dir} is incomplete or damaged: {exc}") from exc
+    infos, chunker = _encoders_and_chunker(manifest, index_dir)
     own = _read_segment(root, infos, index_dir)
     data = IndexData(
         documents=own.documents, chunks=own.chunks, sentences=own.sentences, embedders=infos, chunker=chunker,

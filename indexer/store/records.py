@@ -96,6 +96,14 @@ class RecordFile:
         yield from self._connection().execute(sql, parameters)
 
 
+def _row(index: int, length: int) -> int:
+    """``index`` as a row number in ``[0, length)`` (negative counts from the end), or :class:`IndexError`."""
+    row = int(index) + length if index < 0 else int(index)
+    if not 0 <= row < length:
+        raise IndexError(f"row {index} out of range for {length} rows")
+    return row
+
+
 def _document(row: tuple[Any, ...], with_text: bool = True) -> Document:
     record = json.loads(row[0])
     record["text"] = row[1] if with_text else ""
@@ -174,11 +182,8 @@ class _RowTable(Sequence[Any]):
     def __getitem__(self, index: slice) -> list[Any]: ...
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            rows = range(*index.indices(self._length))
-            return [self[i] for i in rows]
-        row = int(index) + self._length if index < 0 else int(index)
-        if not 0 <= row < self._length:
-            raise IndexError(f"{self.table} row {index} out of range")
+            return [self[i] for i in range(*index.indices(self._length))]
+        row = _row(index, self._length)
         found = self.records.query(f"SELECT {self.columns} FROM {self.table} WHERE row = ?", (row,))
         return self._make(found[0])
 
@@ -245,9 +250,7 @@ class StackedSequence(Sequence[Any]):
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        row = int(index) + len(self) if index < 0 else int(index)
-        if not 0 <= row < len(self):
-            raise IndexError(f"row {index} out of range")
+        row = _row(index, len(self))
         part = int(np.searchsorted(self.offsets, row, side="right")) - 1
         return self.parts[part][row - int(self.offsets[part])]
 
