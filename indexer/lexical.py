@@ -12,10 +12,11 @@ import json
 import math
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -77,17 +78,34 @@ class LexicalIndex:
 
     @classmethod
     def build(
-        cls, token_lists: Sequence[list[str]], method: str = "lucene", k1: float = 1.2, b: float = 0.75
+        cls, token_lists: Iterable[list[str]], method: str = "lucene", k1: float = 1.2, b: float = 0.75
     ) -> LexicalIndex:
         """Index one token list per passage, in row order."""
+        terms = TermIds()
+        for tokens in token_lists:
+            terms.add(tokens)
+        return cls.from_ids(terms, method, k1, b)
+
+    @classmethod
+    def from_ids(cls, terms: TermIds, method: str = "lucene", k1: float = 1.2, b: float = 0.75) -> LexicalIndex:
+        """Index passages collected in ``terms`` (what a streaming build gathers as it writes)."""
         import bm25s
 
         retriever = bm25s.BM25(method=method, k1=k1, b=b)
+        rows = len(terms)
         # bm25s cannot index an empty corpus or an all-empty one; a placeholder token keeps
         # row numbers aligned without matching any real query token.
-        safe = [tokens or ["\x00empty"] for tokens in token_lists] or [["\x00empty"]]
-        retriever.index(list(safe), show_progress=False)
-        return cls(retriever, {"method": method, "k1": k1, "b": b, "rows": len(token_lists)})
+        if rows == 0:
+            terms.add([])
+        # bm25s's own ``index()`` takes ids only as a list of lists (8 bytes and an int object per
+        # token: gigabytes at 10^6 chunks); its documented lower step takes any re-iterable
+        # sequence, so the ids stay in one int32 array and each passage's list lives for one step.
+        retriever.scores = retriever.build_index_from_ids(
+            unique_token_ids=list(range(len(terms.vocabulary))), corpus_token_ids=terms, show_progress=False
+        )
+        retriever.vocab_dict = dict(terms.vocabulary)
+        retriever.unique_token_ids_set = set(retriever.vocab_dict.values())
+        return cls(retriever, {"method": method, "k1": k1, "b": b, "rows": rows})
 
     def save(self, directory: Path) -> None:
         """Write the postings and parameters into ``directory``."""
@@ -139,6 +157,53 @@ class LexicalIndex:
         if column is None or column >= len(retriever.scores["indptr"]) - 1:
             return None
         return np.asarray(retriever.get_scores_from_ids([column])[: self.rows], dtype=np.float32)
+
+
+class TermIds(Sequence[list[int]]):
+    """Analysed passages as token ids in one growing int32 array: what BM25 is built from.
+
+    A list of token lists costs about 60 bytes a token in Python; this costs 4, so a build of 10^6
+    chunks can keep every chunk's terms until BM25 is built at the end.
+    """
+
+    EMPTY = "\x00empty"
+
+    def __init__(self) -> None:
+        self.vocabulary: dict[str, int] = {}
+        self._ids = array("i")
+        self._ends = array("q")
+
+    def add(self, tokens: Sequence[str]) -> None:
+        """Append one passage (an empty one gets the placeholder token, matching nothing)."""
+        vocabulary = self.vocabulary
+        for token in tokens or (self.placeholder(),):
+            self._ids.append(vocabulary.setdefault(token, len(vocabulary)))
+        self._ends.append(len(self._ids))
+
+    def placeholder(self) -> str:
+        """The token an empty passage holds (in the vocabulary from the first call on)."""
+        self.vocabulary.setdefault(self.EMPTY, len(self.vocabulary))
+        return self.EMPTY
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, index: int) -> list[int]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[list[int]]: ...
+    def __getitem__(self, index: int | slice) -> list[int] | list[list[int]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        row = index + len(self) if index < 0 else index
+        start = self._ends[row - 1] if row else 0
+        return self._ids[start : self._ends[row]].tolist()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        start = 0
+        for end in self._ends:
+            yield self._ids[start:end].tolist()
+            start = end
 
 
 def lucene_idf(frequency: int, documents: int) -> float:

@@ -11,6 +11,12 @@ records, vectors and postings, stacked at load time on the last complete build, 
 or replaced documents are masked. The previous build is never loaded for that; its manifest
 says what it holds. When the delta (its chunks plus the base's deleted ones) would pass
 ``max_delta_share`` of the base, the run writes a complete build instead, merging the two.
+
+Streaming: documents go through chunking, embedding and the :class:`~indexer.store.writer.BuildWriter`
+a group at a time, and each group's records, vectors and terms are on disk before the next is
+chunked; a reused document's rows are read from the previous build as its turn comes. What a run
+holds grows with the index only by the FAISS index and the BM25 token ids (4 bytes a token), and
+by the texts of the files read before the run starts (``load_documents``).
 """
 
 from __future__ import annotations
@@ -24,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from indexer.chunks import Chunk, ChunkerConfig, Sentence, chunk_document
+from indexer.chunks import ChunkerConfig, chunk_document
 from indexer.documents import Document, IdCollision, LoadedDocuments, SkippedFile, load_documents
 from indexer.embedders import Embedder
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError
-from indexer.lexical import Analyzer, LexicalIndex
+from indexer.lexical import Analyzer
 from indexer.store import (
     DenseIndexConfig,
     EmbedderInfo,
@@ -39,11 +45,12 @@ from indexer.store import (
     load_index,
     metadata_hash,
     read_manifest,
-    write_index,
 )
 from indexer.store.embedding_cache import EmbeddingCache, cache_path, embed_cached
-from indexer.store.format import DeltaBase, missing_files, read_build_terms
+from indexer.store.format import DeltaBase, missing_files
 from indexer.store.reader import load_segment
+from indexer.store.records import chunk_terms, column, records_at
+from indexer.store.writer import BuildWriter
 from indexer.tokens import TokenCounter, get_counter
 
 log = logging.getLogger(__name__)
@@ -224,8 +231,8 @@ def build_index(
     if loaded.unchanged and (previous is None or not set(loaded.unchanged) <= set(previous.documents)):
         # The build those stamps came from cannot be read now: read every file after all.
         loaded = load_documents(paths, config.max_file_bytes, config.follow_symlinks)
-    by_id = {d.doc_id: d for d in loaded.documents}
-    documents = [by_id[i] if i in by_id else previous.documents[i] for i in loaded.order]  # type: ignore[union-attr]
+    read = {d.doc_id: d for d in loaded.documents}
+    loaded.documents = []  # ``read`` is the one holder: each text is dropped once its document is written
     stamps = {**loaded.unchanged, **loaded.stamps}
     old_fingerprints: dict[str, str] = {}
     old_metadata: dict[str, str] = {}
@@ -233,112 +240,168 @@ def build_index(
         old_fingerprints = {d["doc_id"]: d["fingerprint"] for d in previous.manifest.get("documents", [])}
         old_metadata = {d["doc_id"]: d.get("metadata_hash", "") for d in previous.manifest.get("documents", [])}
 
-    reuse = [d for d in documents if previous is not None and old_fingerprints.get(d.doc_id) == document_fingerprint(d)]
-    reused_ids = {d.doc_id for d in reuse}
-    fresh = [d for d in documents if d.doc_id not in reused_ids]
-    removed = sorted(set(old_fingerprints) - {d.doc_id for d in documents})
+    # A file not read (its stamp unchanged) is reused as it is; one read is reused if its content is the same.
+    reused = [
+        i for i in loaded.order
+        if previous is not None and (i not in read or old_fingerprints.get(i) == document_fingerprint(read[i]))
+    ]
+    reused_ids = set(reused)
+    fresh = {i: read[i] for i in loaded.order if i not in reused_ids}
+    removed = sorted(set(old_fingerprints) - set(loaded.order))
     report = IndexReport(
         index_dir=str(index_dir),
         build_id=previous.build_id if previous else "",
         # A sidecar edit alone (date, description...) reuses every vector but still needs a new build.
         changed=bool(
-            fresh or removed or previous is None or any(old_metadata.get(d.doc_id) != metadata_hash(d) for d in reuse)
+            fresh or removed or previous is None
+            or any(i in read and old_metadata.get(i) != metadata_hash(read[i]) for i in reused)
         ),
-        documents=len(documents),
-        reused_documents=[d.doc_id for d in reuse],
-        embedded_documents=[d.doc_id for d in fresh],
+        documents=len(loaded.order),
+        reused_documents=reused,
+        embedded_documents=list(fresh),
         removed_documents=removed,
         skipped=loaded.skipped,
         collisions=loaded.collisions,
         full_rebuild_reason=reason,
     )
     if not report.changed and previous is not None:
-        report.chunks, report.sentences = len(previous.chunks), len(previous.sentences)
+        report.chunks, report.sentences = previous.live_chunks, previous.live_sentences
         report.seconds = time.perf_counter() - started
         return report
-
-    # Chunk the new and changed documents.
-    new_parts: dict[str, tuple[list[Sentence], list[Chunk]]] = {}
-    for doc in fresh:
-        new_parts[doc.doc_id] = chunk_document(doc, counter, chunker)
-    data = _embed_and_write(
-        config, embedders, documents, new_parts, previous, stamps, report, progress, base=None
-    )
-    report.build_id = data.build_id
-    report.chunks, report.sentences = len(data.chunks), len(data.sentences)
+    reread = {i: read[i] for i in reused if i in read}  # reused rows, metadata as read now
+    manifest = _write(config, embedders, counter, loaded.order, fresh, reread, previous, stamps, report, progress, None)
+    report.build_id = str(manifest["build_id"])
+    report.chunks, report.sentences = int(manifest["counts"]["chunks"]), int(manifest["counts"]["sentences"])
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _embed_and_write(
+def _write(
     config: IndexConfig,
     embedders: Sequence[Embedder],
-    documents: list[Document],
-    new_parts: dict[str, tuple[list[Sentence], list[Chunk]]],
+    counter: TokenCounter,
+    order: list[str],
+    fresh: dict[str, Document],
+    reread: dict[str, Document],
     previous: IndexData | None,
     stamps: dict[str, dict[str, Any]],
     report: IndexReport,
     progress: ProgressCallback | None,
     base: DeltaBase | None,
-) -> IndexData:
-    """Embed the new chunks and sentences (through the resume cache), assemble the build and write it.
+) -> dict[str, Any]:
+    """Write a build of the documents in ``order`` and return its manifest, streaming a group at a time.
 
-    Documents are embedded a group at a time (all their chunks and sentences under every encoder),
-    so the progress can say how many documents are done.
+    ``fresh`` documents are chunked, analysed and embedded (through the resume cache); the others
+    take their rows, vectors and terms from ``previous`` (with their metadata from ``reread`` where
+    the file was read again). Each group goes to the :class:`BuildWriter` as soon as it is done and
+    is then dropped, so memory does not grow with the corpus: a killed run loses at most one group's
+    work beyond what the cache holds.
     """
-    fresh = [d for d in documents if d.doc_id in new_parts]
-    chunk_count = sum(len(new_parts[d.doc_id][1]) for d in fresh)
-    sentence_count = sum(len(new_parts[d.doc_id][0]) for d in fresh)
-    total = (chunk_count + sentence_count) * len(embedders)
-    done = 0
-    documents_done = 0
+    embedded_total = len(fresh)
+    characters_total = sum(len(d.text) for d in fresh.values())
+    progress_state = {"texts": 0, "documents": 0, "characters": 0, "known": 0}
 
     def tick(n: int) -> None:
-        nonlocal done
-        done += n
+        progress_state["texts"] += n
         if progress:
-            progress(IndexProgress(done, total, documents_done, len(fresh)))
+            progress(IndexProgress(
+                progress_state["texts"], _estimate_total(progress_state, characters_total, len(embedders)),
+                progress_state["documents"], embedded_total,
+            ))
 
+    reuse = _PreviousRows(previous) if previous is not None and len(fresh) < len(order) else None
+    analyzer = Analyzer()
     tick(0)
     # Every encoded batch is committed to the cache at once: a run killed now resumes from there.
     cache = EmbeddingCache(cache_path(config.index_dir))
     try:
         counts = {"cached": 0, "encoded": 0}
-        chunk_parts: dict[str, list[np.ndarray]] = {e.id: [] for e in embedders}
-        sentence_parts: dict[str, list[np.ndarray]] = {e.id: [] for e in embedders}
-        for start in range(0, len(fresh), DOCUMENT_GROUP):
-            group = fresh[start : start + DOCUMENT_GROUP]
-            chunk_texts = [c.embedding_text(doc.title) for doc in group for c in new_parts[doc.doc_id][1]]
-            sentence_texts = [s.text for doc in group for s in new_parts[doc.doc_id][0]]
-            for parts, texts in ((chunk_parts, chunk_texts), (sentence_parts, sentence_texts)):
-                for embedder_id, vectors in _embed(embedders, texts, config.batch_size, tick, cache, counts).items():
-                    parts[embedder_id].append(vectors)
-            documents_done += len(group)
-            tick(0)
-        new_chunk_vectors = {e.id: _stack(chunk_parts[e.id], e.dim) for e in embedders}
-        new_sentence_vectors = {e.id: _stack(sentence_parts[e.id], e.dim) for e in embedders}
-        report.texts_encoded, report.texts_from_cache = counts["encoded"], counts["cached"]
-        new_build = _assemble(documents, new_parts, new_chunk_vectors, new_sentence_vectors, previous, embedders)
-        data = IndexData(
-            documents={d.doc_id: d for d in documents},
-            stamps=stamps,
-            dense_index=config.dense_index,
-            embedders=embedder_infos(embedders),
-            chunker=config.chunker,
-            base=base,
-            **new_build,
-        )
-        write_index(config.index_dir, data)
+        with BuildWriter(config.index_dir, embedder_infos(embedders), config.chunker, config.dense_index, base) as writer:
+            for start in range(0, len(order), DOCUMENT_GROUP):
+                group = order[start : start + DOCUMENT_GROUP]
+                new = [fresh.pop(i) for i in group if i in fresh]
+                parts = {doc.doc_id: chunk_document(doc, counter, config.chunker) for doc in new}
+                progress_state["known"] += sum(len(c) + len(t) for t, c in parts.values())
+                progress_state["characters"] += sum(len(doc.text) for doc in new)
+                chunk_texts = [c.embedding_text(doc.title) for doc in new for c in parts[doc.doc_id][1]]
+                sentence_texts = [t.text for doc in new for t in parts[doc.doc_id][0]]
+                chunk_vectors = _embed(embedders, chunk_texts, config.batch_size, tick, cache, counts)
+                sentence_vectors = _embed(embedders, sentence_texts, config.batch_size, tick, cache, counts)
+                chunk_at = sentence_at = 0
+                new_by_id = {doc.doc_id: doc for doc in new}
+                for doc_id in group:
+                    if doc_id in new_by_id:
+                        doc = new_by_id[doc_id]
+                        sentences, chunks = parts[doc_id]
+                        rows_c = slice(chunk_at, chunk_at + len(chunks))
+                        rows_s = slice(sentence_at, sentence_at + len(sentences))
+                        chunk_at, sentence_at = rows_c.stop, rows_s.stop
+                        writer.add(
+                            doc, stamps.get(doc_id), chunks, sentences,
+                            {k: v[rows_c] for k, v in chunk_vectors.items()},
+                            {k: v[rows_s] for k, v in sentence_vectors.items()},
+                            [analyzer.analyse(c.text, c.lang) for c in chunks],
+                        )
+                    else:
+                        assert reuse is not None
+                        reuse.write(writer, doc_id, reread.pop(doc_id, None), stamps.get(doc_id), analyzer)
+                progress_state["documents"] += len(new)
+                tick(0)
+            report.texts_encoded, report.texts_from_cache = counts["encoded"], counts["cached"]
+            report.texts_embedded = progress_state["texts"] // max(1, len(embedders))
+            manifest = writer.commit()
         # The build holds these vectors now; the cache is only for runs that die before this point.
         cache.clear()
     finally:
         cache.close()
-    report.texts_embedded = chunk_count + sentence_count
-    return data
+    return manifest
 
 
-def _stack(parts: list[np.ndarray], dim: int) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.zeros((0, dim), dtype=np.float32)
+def _estimate_total(state: dict[str, int], characters_total: int, encoders: int) -> int:
+    """Texts to embed in all: exact once every document is chunked, else scaled by the characters left."""
+    if state["characters"] >= characters_total or not state["characters"]:
+        return state["known"] * encoders
+    return max(state["texts"], round(state["known"] * encoders * characters_total / state["characters"]))
+
+
+class _PreviousRows:
+    """A previous build's rows, vectors and BM25 terms, fetched one document at a time for a new build."""
+
+    def __init__(self, previous: IndexData) -> None:
+        self.previous = previous
+        # Only current rows: a loaded delta build also holds the masked rows of documents it replaced.
+        self.chunk_rows = _rows_by_document(column(previous.chunks, "doc_id"), previous.live)
+        self.sentence_rows = _rows_by_document(column(previous.sentences, "doc_id"), previous.sentence_live)
+
+    def write(
+        self, writer: BuildWriter, doc_id: str, document: Document | None, stamp: dict[str, Any] | None,
+        analyzer: Analyzer,
+    ) -> None:
+        """Add document ``doc_id`` to ``writer`` as the previous build holds it (``document``: its metadata now)."""
+        previous = self.previous
+        chunk_rows = self.chunk_rows.get(doc_id, [])
+        sentence_rows = self.sentence_rows.get(doc_id, [])
+        chunks = records_at(previous.chunks, chunk_rows)
+        # An unchanged chunk's terms come from the previous build (analysing every chunk again was the
+        # largest part of adding one document at 10^5 chunks); builds that kept none are analysed.
+        terms = chunk_terms(previous.chunks, chunk_rows) if chunk_rows else []
+        if terms is None:
+            terms = [analyzer.analyse(c.text, c.lang) for c in chunks]
+        writer.add(
+            document if document is not None else previous.documents[doc_id], stamp, chunks,
+            records_at(previous.sentences, sentence_rows),
+            {k: np.asarray(v[chunk_rows]) for k, v in previous.chunk_vectors.items()},
+            {k: np.asarray(v[sentence_rows]) for k, v in previous.sentence_vectors.items()},
+            terms,
+        )
+
+
+def _rows_by_document(doc_ids: list[str], live: np.ndarray | None) -> dict[str, list[int]]:
+    rows: dict[str, list[int]] = {}
+    for row, doc_id in enumerate(doc_ids):
+        if live is None or live[row]:
+            rows.setdefault(doc_id, []).append(row)
+    return rows
 
 
 def _build_delta(
@@ -380,15 +443,17 @@ def _build_delta(
             previous = load_segment(config.index_dir)
         except (IndexCorruptError, IndexNotFoundError):
             return None
-    kept_delta = [
-        previous.documents[d] for d in loaded.order
-        if previous is not None and d in previous.documents and d not in changed
-    ]
-    fresh = [read[d] for d in loaded.order if d in changed]
-    new_parts = {doc.doc_id: chunk_document(doc, counter, config.chunker) for doc in fresh}
-    delta_chunks = sum(int(recorded[d.doc_id].get("chunks", 0)) for d in kept_delta)
-    delta_chunks += sum(len(parts[1]) for parts in new_parts.values())
-    if delta_chunks + deleted_chunks > config.max_delta_share * base_chunks:
+    kept_delta = [d for d in loaded.order if previous is not None and d in previous.documents and d not in changed]
+    fresh = {d: read[d] for d in loaded.order if d in changed}
+    # Chunked here only to be counted (and dropped): the writer chunks them again a group at a time,
+    # and a change too large for a delta stops the count early.
+    allowed = config.max_delta_share * base_chunks - deleted_chunks
+    delta_chunks = sum(int(recorded[d].get("chunks", 0)) for d in kept_delta)
+    for doc in fresh.values():
+        if delta_chunks > allowed:
+            break
+        delta_chunks += len(chunk_document(doc, counter, config.chunker)[1])
+    if delta_chunks > allowed:
         return None  # merge: the caller writes a complete build
 
     stamps = {**loaded.unchanged, **loaded.stamps}
@@ -407,117 +472,16 @@ def _build_delta(
     report = IndexReport(
         index_dir=str(config.index_dir), build_id="", changed=True, documents=len(current),
         reused_documents=[d for d in loaded.order if d not in changed],
-        embedded_documents=[d.doc_id for d in fresh], removed_documents=removed,
+        embedded_documents=list(fresh), removed_documents=removed,
         skipped=loaded.skipped, collisions=loaded.collisions, delta_of=base.build_id,
     )
-    data = _embed_and_write(
-        config, embedders, kept_delta + fresh, new_parts, previous, stamps, report, progress, base=base
+    written = _write(
+        config, embedders, counter, kept_delta + list(fresh), fresh, {}, previous, stamps, report, progress, base
     )
-    report.build_id = data.build_id
-    report.chunks = int(data.manifest["counts"]["chunks"])
-    report.sentences = int(data.manifest["counts"]["sentences"])
+    report.build_id = str(written["build_id"])
+    report.chunks, report.sentences = int(written["counts"]["chunks"]), int(written["counts"]["sentences"])
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _assemble(
-    documents: list[Document],
-    new_parts: dict[str, tuple[list[Sentence], list[Chunk]]],
-    new_chunk_vectors: dict[str, np.ndarray],
-    new_sentence_vectors: dict[str, np.ndarray],
-    previous: IndexData | None,
-    embedders: Sequence[Embedder],
-) -> dict[str, Any]:
-    """Chunks, sentences, vectors and BM25 of the new build in document order, reusing the previous build's rows."""
-
-    # Assemble the new build in document order. Vector rows are planned first (each row of the
-    # new build comes from the previous build or from this run's vectors) and gathered in one
-    # step per matrix: concatenating a slice per document cost seconds at 10^5 chunks.
-    chunks: list[Chunk] = []
-    sentences: list[Sentence] = []
-    chunk_plan: tuple[list[int], list[int]] = ([], [])  # (previous row or -1, new row or -1) per row
-    sentence_plan: tuple[list[int], list[int]] = ([], [])
-    old_chunk_rows: dict[str, list[int]] = {}
-    old_sentence_rows: dict[str, list[int]] = {}
-    previous_chunks: list[Chunk] = list(previous.chunks) if previous is not None else []  # one read, not one per row
-    previous_sentences: list[Sentence] = list(previous.sentences) if previous is not None else []
-    if previous is not None:
-        # Only current rows: a loaded delta build also holds the masked rows of documents it replaced.
-        for i, c in enumerate(previous_chunks):
-            if previous.live_chunk(i):
-                old_chunk_rows.setdefault(c.doc_id, []).append(i)
-        for i, s in enumerate(previous_sentences):
-            if previous.live_sentence(i):
-                old_sentence_rows.setdefault(s.doc_id, []).append(i)
-    new_chunk_cursor = 0
-    new_sentence_cursor = 0
-    for doc in documents:
-        if doc.doc_id in new_parts:
-            doc_sentences, doc_chunks = new_parts[doc.doc_id]
-            _plan(chunk_plan, new=range(new_chunk_cursor, new_chunk_cursor + len(doc_chunks)))
-            _plan(sentence_plan, new=range(new_sentence_cursor, new_sentence_cursor + len(doc_sentences)))
-            new_chunk_cursor += len(doc_chunks)
-            new_sentence_cursor += len(doc_sentences)
-        else:
-            assert previous is not None
-            c_idx = old_chunk_rows.get(doc.doc_id, [])
-            s_idx = old_sentence_rows.get(doc.doc_id, [])
-            doc_chunks = [previous_chunks[i] for i in c_idx]
-            doc_sentences = [previous_sentences[i] for i in s_idx]
-            _plan(chunk_plan, old=c_idx)
-            _plan(sentence_plan, old=s_idx)
-        chunks.extend(doc_chunks)
-        sentences.extend(doc_sentences)
-
-    def old(matrices: str, embedder_id: str) -> np.ndarray | None:
-        return getattr(previous, matrices)[embedder_id] if previous is not None else None
-
-    # BM25 terms: an unchanged chunk's come from the previous build (analysing every chunk again
-    # was the largest part of adding one document at 10^5 chunks).
-    analyzer = Analyzer()
-    old_terms = read_build_terms(previous) if previous is not None else None
-    terms = [
-        old_terms[old_row] if old_terms is not None and old_row >= 0 else analyzer.analyse(chunk.text, chunk.lang)
-        for chunk, old_row in zip(chunks, chunk_plan[0], strict=True)
-    ]
-    return {
-        "chunks": chunks,
-        "sentences": sentences,
-        "chunk_vectors": {
-            e.id: _gather(chunk_plan, old("chunk_vectors", e.id), new_chunk_vectors[e.id], e.dim, np.float32)
-            for e in embedders
-        },
-        # float16 is what a build stores (store.writer), so the reused rows are not widened and narrowed again.
-        "sentence_vectors": {
-            e.id: _gather(sentence_plan, old("sentence_vectors", e.id), new_sentence_vectors[e.id], e.dim, np.float16)
-            for e in embedders
-        },
-        "lexical": LexicalIndex.build(terms),
-        "chunk_terms": terms,
-    }
-
-
-def _plan(plan: tuple[list[int], list[int]], old: Sequence[int] = (), new: Sequence[int] = ()) -> None:
-    """Append rows taken from the previous build (``old``) or from this run's vectors (``new``)."""
-    plan[0].extend(old)
-    plan[1].extend([-1] * len(old))
-    plan[0].extend([-1] * len(new))
-    plan[1].extend(new)
-
-
-def _gather(
-    plan: tuple[list[int], list[int]], old: np.ndarray | None, new: np.ndarray, dim: int, dtype: type
-) -> np.ndarray:
-    """The matrix the plan describes, filled with two fancy-indexed copies."""
-    old_rows, new_rows = np.asarray(plan[0], dtype=np.int64), np.asarray(plan[1], dtype=np.int64)
-    out: np.ndarray = np.empty((len(old_rows), dim), dtype=dtype)
-    from_old = old_rows >= 0
-    if from_old.any():
-        assert old is not None
-        out[from_old] = old[old_rows[from_old]]
-    if (~from_old).any():
-        out[~from_old] = new[new_rows[~from_old]]
-    return out
 
 
 __all__ = ["IndexConfig", "IndexProgress", "IndexReport", "build_index"]

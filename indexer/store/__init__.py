@@ -18,11 +18,12 @@ from indexer.store.format import (
     read_manifest,
 )
 from indexer.store.reader import load_index
-from indexer.store.writer import write_index
+from indexer.store.writer import BuildWriter
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "BuildWriter",
     "DeltaBase",
     "DenseIndexConfig",
     "EmbedderInfo",
@@ -35,5 +36,4 @@ __all__ = [
     "load_index",
     "metadata_hash",
     "read_manifest",
-    "write_index",
 ]

@@ -6,12 +6,12 @@ Layout of one build::
 
     manifest.json          format version, embedders (id, dim, version), chunker, documents (hashes)
     records.sqlite         documents (with the text citations point into), chunks (offsets, language,
-                           section, sentence range) and sentences (offsets, language), read on demand
+                           section, sentence range), sentences (offsets, language), read on demand, and
+                           each chunk's analysed BM25 terms, so the next build need not analyse it again
                            (format 1 had documents.jsonl, chunks.jsonl and sentences.jsonl instead)
     dense/<embedder>.faiss       chunk vectors (inner product over L2-normalised vectors)
     dense/<embedder>.sentences.npy   sentence vectors, for picking answer sentences
     bm25/                  bm25s postings over language-stemmed chunk tokens
-    bm25-terms.jsonl       the analysed terms of each chunk, so the next build need not analyse them again
 
 ``index_dir`` itself is a symbolic link to the current build under ``<index_dir>.builds/``
 (see ``writer`` for the atomic swap).
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -123,19 +122,12 @@ class IndexData:
     lexical: LexicalIndex | SegmentedLexical
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
-    #: Per document id, the file stamp it was read from (``documents.file_stamp``), for the next run.
-    stamps: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: BM25 terms of each chunk (the analyser's output), kept so the next build does not analyse unchanged
-    #: chunks again; ``None`` when not at hand (a loaded build reads them only when building).
-    chunk_terms: list[list[str]] | None = None
     #: The FAISS index type a build writes for its chunk vectors (recorded in the manifest).
     dense_index: DenseIndexConfig = field(default_factory=lambda: DenseIndexConfig())
     #: Which chunk rows and sentence rows are current (``None``: all): a loaded delta build keeps the
     #: rows of base documents it deleted or replaced, masked out here.
     live: np.ndarray | None = None
     sentence_live: np.ndarray | None = None
-    #: When writing a delta build: the base it extends (the records above are the delta's own).
-    base: DeltaBase | None = None
 
     def __post_init__(self) -> None:
         # Row of each document's first sentence, so chunk.first_sentence maps to a global row.
@@ -269,8 +261,9 @@ class DenseIndexConfig:
             index.hnsw.efConstruction = self.hnsw_ef_construction
         else:
             index = faiss.IndexFlatIP(dim)
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        # In slices: ``vectors`` may be a memory-mapped spool (indexer.store.writer) larger than memory allows twice.
+        for start in range(0, len(vectors), 65_536):
+            index.add(np.ascontiguousarray(vectors[start : start + 65_536], dtype=np.float32))
         return index
 
 
@@ -307,38 +300,48 @@ def metadata_hash(doc: Document) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def build_manifest(data: IndexData, build_id: str) -> dict[str, Any]:
-    """The manifest describing ``data`` (and, for a delta build, its base)."""
-    per_doc_chunks: dict[str, int] = {}
-    for chunk in data.chunks:
-        per_doc_chunks[chunk.doc_id] = per_doc_chunks.get(chunk.doc_id, 0) + 1
-    per_doc_sentences: dict[str, int] = {}
-    for sentence in data.sentences:
-        per_doc_sentences[sentence.doc_id] = per_doc_sentences.get(sentence.doc_id, 0) + 1
-    own = [
-        {
-            "doc_id": doc.doc_id,
-            "source": doc.source,
-            "sha256": doc.sha256,
-            "fingerprint": document_fingerprint(doc),
-            "metadata_hash": metadata_hash(doc),
-            "chunks": per_doc_chunks.get(doc.doc_id, 0),
-            "sentences": per_doc_sentences.get(doc.doc_id, 0),
-            "stamp": data.stamps.get(doc.doc_id),
-        }
-        for doc in data.documents.values()
-    ]
-    counts = {"documents": len(data.documents), "chunks": len(data.chunks), "sentences": len(data.sentences)}
+def document_entry(doc: Document, chunks: int, sentences: int, stamp: dict[str, Any] | None) -> dict[str, Any]:
+    """What the manifest records about one document of a build (for the next run's change check)."""
+    return {
+        "doc_id": doc.doc_id,
+        "source": doc.source,
+        "sha256": doc.sha256,
+        "fingerprint": document_fingerprint(doc),
+        "metadata_hash": metadata_hash(doc),
+        "chunks": chunks,
+        "sentences": sentences,
+        "stamp": stamp,
+    }
+
+
+@dataclass(frozen=True)
+class BuildContents:
+    """What a finished build holds, as the manifest describes it."""
+
+    documents: list[dict[str, Any]]  # :func:`document_entry` per document, in order
+    chunks: int
+    sentences: int
+    embedders: list[EmbedderInfo]
+    chunker: ChunkerConfig
+    lexical: dict[str, Any]
+    dense_index: DenseIndexConfig
+    base: DeltaBase | None = None
+
+
+def build_manifest(contents: BuildContents, build_id: str) -> dict[str, Any]:
+    """The manifest describing a build (and, for a delta build, its base)."""
+    own = contents.documents
+    counts = {"documents": len(own), "chunks": contents.chunks, "sentences": contents.sentences}
     extra: dict[str, Any] = {}
-    if data.base is not None:
-        base = data.base
+    if contents.base is not None:
+        base = contents.base
         own = [{**entry, "segment": "delta"} for entry in own]
         kept = [{**entry, "segment": "base"} for entry in base.documents]
         counts = {
             "documents": len(kept) + len(own),
-            "chunks": sum(int(e.get("chunks", 0)) for e in kept) + len(data.chunks),
-            "sentences": sum(int(e.get("sentences", 0)) for e in kept) + len(data.sentences),
-            "delta_chunks": len(data.chunks),
+            "chunks": sum(int(e.get("chunks", 0)) for e in kept) + contents.chunks,
+            "sentences": sum(int(e.get("sentences", 0)) for e in kept) + contents.sentences,
+            "delta_chunks": contents.chunks,
             "base_chunks": base.chunks,
         }
         extra = {
@@ -351,10 +354,10 @@ def build_manifest(data: IndexData, build_id: str) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "build_id": build_id,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "embedders": [asdict(e) for e in data.embedders],
-        "chunker": data.chunker.to_record(),
-        "lexical": {**data.lexical.params, "analyzer": ANALYZER},
-        "dense_index": data.dense_index.describe(len(data.chunks)),
+        "embedders": [asdict(e) for e in contents.embedders],
+        "chunker": contents.chunker.to_record(),
+        "lexical": {**contents.lexical, "analyzer": ANALYZER},
+        "dense_index": contents.dense_index.describe(contents.chunks),
         "counts": counts,
         **extra,
         "documents": own,
@@ -381,33 +384,6 @@ def base_dir(build_dir: Path, manifest: dict[str, Any]) -> Path | None:
     if not isinstance(base, dict):
         return None
     return build_dir.resolve().parent / str(base.get("build_id", ""))
-
-
-#: One JSON list of BM25 terms per chunk, in row order (absent from builds made before it existed).
-TERMS_FILE = "bm25-terms.jsonl"
-
-
-def read_build_terms(data: IndexData) -> list[list[str]] | None:
-    """The terms of every chunk row of a loaded build (base rows, then a delta's), or ``None``."""
-    if data.path is None:
-        return None
-    base = base_dir(data.path, data.manifest)
-    if base is None:
-        return read_terms(data.path, len(data.chunks))
-    base_rows = int(data.manifest.get("counts", {}).get("base_chunks", -1))
-    first = read_terms(base, base_rows)
-    second = read_terms(data.path, len(data.chunks) - base_rows)
-    return None if first is None or second is None else first + second
-
-
-def read_terms(index_dir: Path, rows: int) -> list[list[str]] | None:
-    """The chunk terms a build kept, or ``None`` if it has none (or not one list per chunk)."""
-    try:
-        with open(index_dir / TERMS_FILE, encoding="utf-8") as handle:
-            terms = [[sys.intern(t) for t in json.loads(line)] for line in handle]  # see Analyzer.analyse
-    except (OSError, ValueError):
-        return None
-    return terms if len(terms) == rows else None
 
 
 def read_manifest(index_dir: Path) -> dict[str, Any]:

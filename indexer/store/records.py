@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -34,41 +35,66 @@ CREATE TABLE chunks (row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, ordinal INTE
                      first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL, text TEXT NOT NULL);
 CREATE TABLE sentences (row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
                         start INTEGER NOT NULL, "end" INTEGER NOT NULL, lang TEXT NOT NULL, text TEXT NOT NULL);
+CREATE TABLE terms (row INTEGER PRIMARY KEY, tokens TEXT NOT NULL);
 """
 _CHUNK_COLUMNS = 'doc_id, ordinal, start, "end", lang, section, tokens, first_sentence, last_sentence, text'
 _SENTENCE_COLUMNS = 'doc_id, ordinal, start, "end", lang, text'
 
 
-def write_records(
-    path: Path, documents: Iterable[Document], chunks: Iterable[Chunk], sentences: Iterable[Sentence]
-) -> None:
-    """Write the records of one build (a new file) in one transaction."""
-    connection = sqlite3.connect(path)
-    try:
-        connection.executescript(_SCHEMA)
-        with connection:
-            connection.executemany(
-                "INSERT INTO documents (doc_id, record, text, length) VALUES (?, ?, ?, ?)",
-                (
-                    (d.doc_id, json.dumps({k: v for k, v in d.to_record().items() if k != "text"}, ensure_ascii=False),
-                     d.text, len(d.text))
-                    for d in documents
-                ),
-            )
-            connection.executemany(
-                f"INSERT INTO chunks (row, {_CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (row, c.doc_id, c.ordinal, c.start, c.end, c.lang, c.section, c.tokens, c.first_sentence,
-                     c.last_sentence, c.text)
-                    for row, c in enumerate(chunks)
-                ),
-            )
-            connection.executemany(
-                f"INSERT INTO sentences (row, {_SENTENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ((row, s.doc_id, s.ordinal, s.start, s.end, s.lang, s.text) for row, s in enumerate(sentences)),
-            )
-    finally:
-        connection.close()
+class RecordWriter:
+    """Writes a new build's records as they come, one document at a time, in one transaction.
+
+    Rows are numbered in arrival order. Nothing is held in memory between calls: a build of
+    any size is written in the memory of one document. The file is a fresh one in a build
+    folder that is discarded unless the build completes, so no journal is kept.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection = sqlite3.connect(path)
+        self._connection.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + _SCHEMA)
+        self._connection.execute("BEGIN")
+        self.chunks = 0
+        self.sentences = 0
+
+    def add(
+        self, document: Document, chunks: Sequence[Chunk], sentences: Sequence[Sentence],
+        terms: Sequence[Sequence[str]],
+    ) -> None:
+        """Append one document, its chunks (with their BM25 terms) and its sentences."""
+        record = json.dumps({k: v for k, v in document.to_record().items() if k != "text"}, ensure_ascii=False)
+        execute = self._connection.executemany
+        self._connection.execute(
+            "INSERT INTO documents (doc_id, record, text, length) VALUES (?, ?, ?, ?)",
+            (document.doc_id, record, document.text, len(document.text)),
+        )
+        first_chunk, first_sentence = self.chunks, self.sentences
+        execute(
+            f"INSERT INTO chunks (row, {_CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (first_chunk + i, c.doc_id, c.ordinal, c.start, c.end, c.lang, c.section, c.tokens, c.first_sentence,
+                 c.last_sentence, c.text)
+                for i, c in enumerate(chunks)
+            ),
+        )
+        execute(
+            "INSERT INTO terms (row, tokens) VALUES (?, ?)",
+            ((first_chunk + i, json.dumps(list(t), ensure_ascii=False)) for i, t in enumerate(terms)),
+        )
+        execute(
+            f"INSERT INTO sentences (row, {_SENTENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((first_sentence + i, s.doc_id, s.ordinal, s.start, s.end, s.lang, s.text) for i, s in enumerate(sentences)),
+        )
+        self.chunks += len(chunks)
+        self.sentences += len(sentences)
+
+    def close(self, commit: bool = True) -> None:
+        """Commit (or drop) what was added and close the file."""
+        try:
+            if commit:
+                self._connection.commit()
+        finally:
+            self._connection.close()
 
 
 class RecordFile:
@@ -217,6 +243,10 @@ class ChunkTable(_RowTable):
     def _make(self, row: tuple[Any, ...]) -> Chunk:
         return Chunk(*row)
 
+    def terms(self, rows: Sequence[int]) -> list[list[str]] | None:
+        """The BM25 terms of chunk ``rows``, or ``None`` if this build did not keep them."""
+        return read_terms_at(self.records, rows)
+
 
 class SentenceTable(_RowTable):
     """A build's sentences, read by row."""
@@ -272,6 +302,21 @@ class StackedSequence(Sequence[Any]):
                     out[int(position)] = record
         return out
 
+    def terms(self, rows: Sequence[int]) -> list[list[str]] | None:
+        """The BM25 terms of chunk ``rows`` (see :func:`chunk_terms`), ``None`` if a part has none."""
+        wanted = np.asarray(rows, dtype=np.int64)
+        owner = np.searchsorted(self.offsets, wanted, side="right") - 1
+        out: list[list[str]] = [[] for _ in range(len(wanted))]
+        for i, part in enumerate(self.parts):
+            positions = np.flatnonzero(owner == i)
+            if len(positions):
+                found = chunk_terms(part, (wanted[positions] - self.offsets[i]).tolist())
+                if found is None:
+                    return None
+                for position, terms in zip(positions, found, strict=True):
+                    out[int(position)] = terms
+        return out
+
     def column(self, name: str) -> list[Any]:
         """One column of every row, in row order."""
         values: list[Any] = []
@@ -285,6 +330,26 @@ class StackedSequence(Sequence[Any]):
         for offset, part in zip(self.offsets, self.parts, strict=False):
             out.extend((int(offset) + row, doc_id) for row, doc_id in first_sentence_rows(part))
         return out
+
+
+def read_terms_at(records: RecordFile, rows: Sequence[int]) -> list[list[str]] | None:
+    """The BM25 terms of chunk ``rows`` (JSON lists in the ``terms`` table), or ``None`` for a build without them."""
+    if not records.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'terms'"):
+        return None
+    found: dict[int, list[str]] = {}
+    wanted = [int(r) for r in rows]
+    for start in range(0, len(wanted), 900):  # under SQLite's limit on bound parameters
+        part = wanted[start : start + 900]
+        query = f"SELECT row, tokens FROM terms WHERE row IN ({','.join('?' * len(part))})"
+        for row, tokens in records.query(query, part):
+            found[int(row)] = [sys.intern(t) for t in json.loads(tokens)]  # see Analyzer.analyse
+    return [found[r] for r in wanted] if len(found) == len(set(wanted)) else None
+
+
+def chunk_terms(chunks: Sequence[Any], rows: Sequence[int]) -> list[list[str]] | None:
+    """The BM25 terms a build kept for chunk ``rows``; ``None`` where it kept none (older builds, lists in memory)."""
+    reader = getattr(chunks, "terms", None)
+    return reader(rows) if reader is not None else None
 
 
 def records_at(rows: Sequence[Any], wanted: Sequence[int]) -> list[Any]:

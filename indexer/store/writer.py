@@ -19,41 +19,191 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from indexer.lexical import LexicalIndex
+from indexer.chunks import Chunk, ChunkerConfig, Sentence
+from indexer.documents import Document
+from indexer.lexical import LexicalIndex, TermIds
 from indexer.store.format import (
     KEEP_BUILDS,
     MANIFEST,
-    TERMS_FILE,
+    BuildContents,
+    DeltaBase,
     DenseIndexConfig,
-    IndexData,
+    EmbedderInfo,
     base_dir,
     build_manifest,
     builds_dir,
+    document_entry,
     vector_stem,
 )
-from indexer.store.records import RECORDS_FILE, write_records
+from indexer.store.records import RECORDS_FILE, RecordWriter
 
 
-def _write_jsonl_lists(path: Path, rows: list[list[str]]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+class BuildWriter:
+    """Writes one build as its documents arrive and, on :meth:`commit`, swaps it in atomically.
+
+    Memory stays bounded whatever the build's size: records go straight to SQLite, vectors to
+    spool files on disk, BM25 terms into one int32 array (:class:`indexer.lexical.TermIds`).
+    The FAISS index and the BM25 postings are made at the end, from those; they are the index
+    itself. Leaving the ``with`` block without a commit (an error, a kill) discards the build,
+    so the previous one keeps serving.
+
+    ``base`` makes it a delta build on that complete build (its vectors are then stored flat:
+    loading adds them to the base's index).
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        embedders: Sequence[EmbedderInfo],
+        chunker: ChunkerConfig,
+        dense_index: DenseIndexConfig,
+        base: DeltaBase | None = None,
+    ) -> None:
+        self.index_dir = index_dir
+        self.embedders = list(embedders)
+        self.chunker = chunker
+        self.dense_index = DenseIndexConfig(ann_min_chunks=0) if base is not None else dense_index
+        self._recorded_index = dense_index
+        self.base = base
+        self.build_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+        self.path: Path | None = None
+        self.manifest: dict[str, Any] = {}
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> BuildWriter:
+        builds = builds_dir(self.index_dir)
+        builds.mkdir(parents=True, exist_ok=True)
+        self._builds = builds
+        self._partial = builds / f"{self.build_id}.partial"
+        self._stack.enter_context(_writer_lock(builds))
+        try:
+            _remove_debris(builds, self.index_dir)
+            (self._partial / "dense").mkdir(parents=True)
+            self._stack.callback(self._discard_unless_committed)
+            self._records = RecordWriter(self._partial / RECORDS_FILE)
+            self._spools = {
+                info.id: (
+                    # Closed by the exit stack (or by commit, before the spools are read back).
+                    self._stack.enter_context(open(self._spool(info, "chunks"), "wb")),  # noqa: SIM115
+                    self._stack.enter_context(open(self._spool(info, "sentences"), "wb")),  # noqa: SIM115
+                )
+                for info in self.embedders
+            }
+        except BaseException:
+            self._stack.close()
+            raise
+        self._terms = TermIds()
+        self._entries: list[dict[str, Any]] = []
+        return self
+
+    def _discard_unless_committed(self) -> None:
+        if self.path is None:
+            records = getattr(self, "_records", None)
+            if records is not None:
+                records.close(commit=False)
+            shutil.rmtree(self._partial, ignore_errors=True)
+
+    def _spool(self, info: EmbedderInfo, kind: str) -> Path:
+        return self._partial / "dense" / f"{vector_stem(info.id)}.{kind}.spool"
+
+    def add(
+        self,
+        document: Document,
+        stamp: dict[str, Any] | None,
+        chunks: Sequence[Chunk],
+        sentences: Sequence[Sentence],
+        chunk_vectors: Mapping[str, np.ndarray],
+        sentence_vectors: Mapping[str, np.ndarray],
+        terms: Sequence[Sequence[str]],
+    ) -> None:
+        """Append one document with its chunks (vectors and BM25 terms, one per chunk) and sentences (vectors)."""
+        for info in self.embedders:
+            if chunk_vectors[info.id].shape != (len(chunks), info.dim) or sentence_vectors[info.id].shape != (
+                len(sentences), info.dim
+            ):
+                raise ValueError(f"{document.doc_id}: {info.id} vectors do not match its chunks and sentences")
+        if len(terms) != len(chunks):
+            raise ValueError(f"{document.doc_id}: one list of BM25 terms per chunk is needed")
+        self._records.add(document, chunks, sentences, terms)
+        for info in self.embedders:
+            chunk_spool, sentence_spool = self._spools[info.id]
+            chunk_spool.write(np.ascontiguousarray(chunk_vectors[info.id], dtype=np.float32).tobytes())
+            # float16: half the bytes; a cosine moves by under 1e-3 (eval/README.md, "Vector storage").
+            sentence_spool.write(np.ascontiguousarray(sentence_vectors[info.id], dtype=np.float16).tobytes())
+        for chunk_terms in terms:
+            self._terms.add(chunk_terms)
+        self._entries.append(document_entry(document, len(chunks), len(sentences), stamp))
+
+    @property
+    def chunks(self) -> int:
+        """Chunks added so far."""
+        return self._records.chunks
+
+    @property
+    def sentences(self) -> int:
+        """Sentences added so far."""
+        return self._records.sentences
+
+    def commit(self) -> dict[str, Any]:
+        """Finish the build (FAISS, BM25, manifest), make ``index_dir`` point at it and return its manifest."""
+        import faiss
+
+        self._records.close()
+        for chunk_spool, sentence_spool in self._spools.values():
+            chunk_spool.close()
+            sentence_spool.close()
+        dense = self._partial / "dense"
+        for info in self.embedders:
+            chunk_vectors = _read_spool(self._spool(info, "chunks"), np.float32, self.chunks, info.dim)
+            faiss.write_index(self.dense_index.build(chunk_vectors, info.dim), str(dense / f"{vector_stem(info.id)}.faiss"))
+            del chunk_vectors
+            self._spool(info, "chunks").unlink()
+            _spool_to_npy(self._spool(info, "sentences"), dense / f"{vector_stem(info.id)}.sentences.npy",
+                          np.float16, self.sentences, info.dim)
+        lexical = LexicalIndex.from_ids(self._terms)
+        lexical.save(self._partial / "bm25")
+        contents = BuildContents(
+            documents=self._entries, chunks=self.chunks, sentences=self.sentences, embedders=self.embedders,
+            chunker=self.chunker, lexical=lexical.params, dense_index=self._recorded_index, base=self.base,
+        )
+        del lexical, self._terms
+        manifest = build_manifest(contents, self.build_id)
+        # The manifest goes last: a build without one is incomplete by definition.
+        (self._partial / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        final = self._builds / self.build_id
+        os.replace(self._partial, final)
+        _swap_link(self.index_dir, final)
+        _prune(self._builds, keep=final)
+        self.path, self.manifest = final, manifest
+        return manifest
+
+    def __exit__(self, *exc: object) -> None:
+        # Closes the spools, drops the partial build unless committed, then releases the lock.
+        self._stack.close()
 
 
-def write_index(index_dir: Path, data: IndexData) -> Path:
-    """Write ``data`` as a new build and atomically make ``index_dir`` point at it."""
-    builds = builds_dir(index_dir)
-    builds.mkdir(parents=True, exist_ok=True)
-    with _writer_lock(builds):
-        _remove_debris(builds, index_dir)
-        final = _write_build(builds, index_dir, data)
-    data.path = final
-    return final
+def _read_spool(path: Path, dtype: type, rows: int, dim: int) -> np.ndarray:
+    """The rows a spool file holds, memory-mapped (read as FAISS adds them, not loaded whole)."""
+    if rows == 0:
+        return np.zeros((0, dim), dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", shape=(rows, dim))
+
+
+def _spool_to_npy(spool: Path, target: Path, dtype: type, rows: int, dim: int) -> None:
+    """Give a spool file of raw rows an ``.npy`` header (so it loads memory-mapped) without reading it into memory."""
+    with open(target, "wb") as out:
+        np.lib.format.write_array_header_1_0(
+            out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": (rows, dim)}
+        )
+        with open(spool, "rb") as source:
+            shutil.copyfileobj(source, out, 16 * 1024 * 1024)
+    spool.unlink()
 
 
 @contextlib.contextmanager
@@ -73,43 +223,6 @@ def _remove_debris(builds: Path, index_dir: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
     for link in index_dir.parent.glob(f".{index_dir.name}.link-*"):
         link.unlink(missing_ok=True)
-
-
-def _write_build(builds: Path, index_dir: Path, data: IndexData) -> Path:
-    import faiss
-
-    build_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
-    partial = builds / f"{build_id}.partial"
-    partial.mkdir()
-    try:
-        write_records(partial / RECORDS_FILE, data.documents.values(), data.chunks, data.sentences)
-        dense = partial / "dense"
-        dense.mkdir()
-        # A delta's few vectors are stored flat: loading adds them to the base's index.
-        own_index = DenseIndexConfig(ann_min_chunks=0) if data.base is not None else data.dense_index
-        for info in data.embedders:
-            index = own_index.build(data.chunk_vectors[info.id], info.dim)
-            faiss.write_index(index, str(dense / f"{vector_stem(info.id)}.faiss"))
-            # float16: half the bytes; a cosine moves by under 1e-3 (eval/README.md, "Vector storage").
-            sentences = np.asarray(data.sentence_vectors[info.id], dtype=np.float16)
-            np.save(dense / f"{vector_stem(info.id)}.sentences.npy", sentences)
-        if not isinstance(data.lexical, LexicalIndex):
-            raise TypeError("a build writes one BM25 index of its own rows, not a stacked one")
-        data.lexical.save(partial / "bm25")
-        if data.chunk_terms is not None:
-            _write_jsonl_lists(partial / TERMS_FILE, data.chunk_terms)
-        manifest = build_manifest(data, build_id)
-        # The manifest goes last: a build without one is incomplete by definition.
-        (partial / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        final = builds / build_id
-        os.replace(partial, final)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    _swap_link(index_dir, final)
-    _prune(builds, keep=final)
-    data.manifest = manifest
-    return final
 
 
 def _swap_link(index_dir: Path, target: Path) -> None:

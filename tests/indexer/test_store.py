@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 
 import numpy as np
 import pytest
@@ -32,8 +33,12 @@ def test_first_build_writes_a_complete_symlinked_index(corpus_copy, fake_setting
     target = index_dir.resolve()
     assert target.parent == (index_dir.parent / "index.builds").resolve()
     assert target.name == report.build_id
-    for name in ("manifest.json", "records.sqlite", "bm25-terms.jsonl"):
+    for name in ("manifest.json", "records.sqlite"):
         assert (target / name).is_file()
+    # Each chunk's BM25 terms are kept with its record, for the next build to reuse; no spool file is left.
+    with sqlite3.connect(target / "records.sqlite") as records:
+        assert records.execute("SELECT count(*) FROM terms").fetchone()[0] == report.chunks
+    assert not list(target.rglob("*.spool"))
     assert (target / "dense" / "fake.faiss").is_file()
     assert (target / "dense" / "fake.sentences.npy").is_file()
     assert (target / "bm25").is_dir()
