@@ -333,6 +333,19 @@ class LoadedDocuments:
     stamps: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Every document id (read or unchanged) in discovery order.
     order: list[str] = field(default_factory=list)
+    #: Documents read past the text budget, kept without their text: where to read them again (id → file, folder).
+    deferred: dict[str, tuple[Path, Path]] = field(default_factory=dict)
+    max_bytes: int = 0
+
+    def with_text(self, doc: Document) -> Document:
+        """``doc`` with its text: as read, or read again if it was deferred (under the id it was given)."""
+        where = self.deferred.get(doc.doc_id)
+        if where is None:
+            return doc
+        again = replace(read_document(where[0], where[1], self.max_bytes), doc_id=doc.doc_id)
+        if again.sha256 != doc.sha256:
+            log.warning("%s changed while it was being indexed; indexing it as it is now", where[0])
+        return again
 
 
 def file_stamp(path: Path, root: Path, resolved_root: str | None = None) -> dict[str, Any] | None:
@@ -365,8 +378,13 @@ def load_documents(
     max_bytes: int,
     follow_symlinks: bool = False,
     known: Mapping[str, tuple[str, dict[str, Any]]] | None = None,
+    text_budget: int | None = None,
 ) -> LoadedDocuments:
     """Read every supported file under ``paths``; bad files are logged and returned as skipped.
+
+    Past ``text_budget`` characters of text, documents are kept without their text (their hash,
+    title and metadata are known) and :meth:`LoadedDocuments.with_text` reads them again when
+    they are needed: the run's memory then does not grow with the corpus.
 
     ``known`` maps a stamp key (:func:`file_stamp`) to the id and stamp a previous build
     recorded: a file whose stamp is the same is not read (a no-op re-index of 10^4 files is
@@ -382,8 +400,9 @@ def load_documents(
     other gets a hashed one (:func:`hashed_doc_id`), with a warning naming both. An id set
     by a sidecar is the operator's choice, so a file repeating it is skipped instead.
     """
-    loaded = LoadedDocuments([], [])
+    loaded = LoadedDocuments([], [], max_bytes=max_bytes)
     seen: dict[str, str] = {}
+    held = 0
     def unreadable(folder: Path, reason: str) -> None:
         _skip(loaded, folder, f"folder {reason}")
 
@@ -422,6 +441,10 @@ def load_documents(
             loaded.collisions.append(IdCollision(str(path), seen[doc.doc_id], doc.doc_id, renamed))
             doc = replace(doc, doc_id=renamed)
         seen[doc.doc_id] = str(path)
+        held += len(doc.text)
+        if text_budget is not None and held > text_budget:
+            loaded.deferred[doc.doc_id] = (path, root)
+            doc = replace(doc, text="")
         loaded.documents.append(doc)
         loaded.order.append(doc.doc_id)
         if stamp is not None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,8 @@ class IndexConfig:
     delta_min_chunks: int = 2_000
     #: Largest delta (chunks, plus the base's deleted chunks) as a share of its base.
     max_delta_share: float = 0.25
+    #: Characters of document text held between reading the files and writing them (see ``load_documents``).
+    text_budget_chars: int = 64_000_000
 
 
 @dataclass
@@ -212,7 +214,7 @@ def build_index(
     manifest = _compatible_manifest(index_dir, infos, chunker)
     recorded = {d["doc_id"]: d for d in manifest.get("documents", [])} if manifest else {}
     known = {d["stamp"]["key"]: (doc_id, d["stamp"]) for doc_id, d in recorded.items() if d.get("stamp")}
-    loaded = load_documents(paths, config.max_file_bytes, config.follow_symlinks, known)
+    loaded = load_documents(paths, config.max_file_bytes, config.follow_symlinks, known, config.text_budget_chars)
     if not loaded.order:
         where = ", ".join(str(p) for p in paths)
         raise NoDocumentsError(f"no readable .txt/.md/.html/.pdf document under {where}; the index was left as it was")
@@ -230,7 +232,7 @@ def build_index(
     previous, reason = _previous(index_dir, infos, chunker)
     if loaded.unchanged and (previous is None or not set(loaded.unchanged) <= set(previous.documents)):
         # The build those stamps came from cannot be read now: read every file after all.
-        loaded = load_documents(paths, config.max_file_bytes, config.follow_symlinks)
+        loaded = load_documents(paths, config.max_file_bytes, config.follow_symlinks, None, config.text_budget_chars)
     read = {d.doc_id: d for d in loaded.documents}
     loaded.documents = []  # ``read`` is the one holder: each text is dropped once its document is written
     stamps = {**loaded.unchanged, **loaded.stamps}
@@ -269,7 +271,9 @@ def build_index(
         report.seconds = time.perf_counter() - started
         return report
     reread = {i: read[i] for i in reused if i in read}  # reused rows, metadata as read now
-    manifest = _write(config, embedders, counter, loaded.order, fresh, reread, previous, stamps, report, progress, None)
+    manifest = _write(
+        config, embedders, counter, loaded, fresh, reread, previous, stamps, report, progress, None
+    )
     report.build_id = str(manifest["build_id"])
     report.chunks, report.sentences = int(manifest["counts"]["chunks"]), int(manifest["counts"]["sentences"])
     report.seconds = time.perf_counter() - started
@@ -280,7 +284,7 @@ def _write(
     config: IndexConfig,
     embedders: Sequence[Embedder],
     counter: TokenCounter,
-    order: list[str],
+    loaded: LoadedDocuments,
     fresh: dict[str, Document],
     reread: dict[str, Document],
     previous: IndexData | None,
@@ -289,7 +293,7 @@ def _write(
     progress: ProgressCallback | None,
     base: DeltaBase | None,
 ) -> dict[str, Any]:
-    """Write a build of the documents in ``order`` and return its manifest, streaming a group at a time.
+    """Write a build of the documents in ``loaded.order`` and return its manifest, streaming a group at a time.
 
     ``fresh`` documents are chunked, analysed and embedded (through the resume cache); the others
     take their rows, vectors and terms from ``previous`` (with their metadata from ``reread`` where
@@ -297,15 +301,15 @@ def _write(
     is then dropped, so memory does not grow with the corpus: a killed run loses at most one group's
     work beyond what the cache holds.
     """
+    order = loaded.order
     embedded_total = len(fresh)
-    characters_total = sum(len(d.text) for d in fresh.values())
-    progress_state = {"texts": 0, "documents": 0, "characters": 0, "known": 0}
+    progress_state = {"texts": 0, "documents": 0, "known": 0, "chunked": 0}
 
     def tick(n: int) -> None:
         progress_state["texts"] += n
         if progress:
             progress(IndexProgress(
-                progress_state["texts"], _estimate_total(progress_state, characters_total, len(embedders)),
+                progress_state["texts"], _estimate_total(progress_state, embedded_total, len(embedders)),
                 progress_state["documents"], embedded_total,
             ))
 
@@ -319,10 +323,10 @@ def _write(
         with BuildWriter(config.index_dir, embedder_infos(embedders), config.chunker, config.dense_index, base) as writer:
             for start in range(0, len(order), DOCUMENT_GROUP):
                 group = order[start : start + DOCUMENT_GROUP]
-                new = [fresh.pop(i) for i in group if i in fresh]
+                new = [loaded.with_text(fresh.pop(i)) for i in group if i in fresh]
                 parts = {doc.doc_id: chunk_document(doc, counter, config.chunker) for doc in new}
                 progress_state["known"] += sum(len(c) + len(t) for t, c in parts.values())
-                progress_state["characters"] += sum(len(doc.text) for doc in new)
+                progress_state["chunked"] += len(new)
                 chunk_texts = [c.embedding_text(doc.title) for doc in new for c in parts[doc.doc_id][1]]
                 sentence_texts = [t.text for doc in new for t in parts[doc.doc_id][0]]
                 chunk_vectors = _embed(embedders, chunk_texts, config.batch_size, tick, cache, counts)
@@ -344,11 +348,13 @@ def _write(
                         )
                     else:
                         assert reuse is not None
-                        reuse.write(writer, doc_id, reread.pop(doc_id, None), stamps.get(doc_id), analyzer)
+                        again = reread.pop(doc_id, None)
+                        document = loaded.with_text(again) if again is not None else None
+                        reuse.write(writer, doc_id, document, stamps.get(doc_id), analyzer)
                 progress_state["documents"] += len(new)
                 tick(0)
             report.texts_encoded, report.texts_from_cache = counts["encoded"], counts["cached"]
-            report.texts_embedded = progress_state["texts"] // max(1, len(embedders))
+            report.texts_embedded = progress_state["known"]
             manifest = writer.commit()
         # The build holds these vectors now; the cache is only for runs that die before this point.
         cache.clear()
@@ -357,11 +363,15 @@ def _write(
     return manifest
 
 
-def _estimate_total(state: dict[str, int], characters_total: int, encoders: int) -> int:
-    """Texts to embed in all: exact once every document is chunked, else scaled by the characters left."""
-    if state["characters"] >= characters_total or not state["characters"]:
+def _estimate_total(state: dict[str, int], documents_total: int, encoders: int) -> int:
+    """Texts to embed in all: exact once every document is chunked, before that scaled by the documents left.
+
+    (Documents are chunked a group at a time, as they are embedded, so the total is not known up front.)
+    """
+    chunked = state["chunked"]
+    if chunked >= documents_total or not chunked:
         return state["known"] * encoders
-    return max(state["texts"], round(state["known"] * encoders * characters_total / state["characters"]))
+    return max(state["texts"], round(state["known"] * encoders * documents_total / chunked))
 
 
 class _PreviousRows:
@@ -452,7 +462,7 @@ def _build_delta(
     for doc in fresh.values():
         if delta_chunks > allowed:
             break
-        delta_chunks += len(chunk_document(doc, counter, config.chunker)[1])
+        delta_chunks += len(chunk_document(loaded.with_text(doc), counter, config.chunker)[1])
     if delta_chunks > allowed:
         return None  # merge: the caller writes a complete build
 
@@ -475,9 +485,8 @@ def _build_delta(
         embedded_documents=list(fresh), removed_documents=removed,
         skipped=loaded.skipped, collisions=loaded.collisions, delta_of=base.build_id,
     )
-    written = _write(
-        config, embedders, counter, kept_delta + list(fresh), fresh, {}, previous, stamps, report, progress, base
-    )
+    in_order = replace(loaded, order=kept_delta + list(fresh))
+    written = _write(config, embedders, counter, in_order, fresh, {}, previous, stamps, report, progress, base)
     report.build_id = str(written["build_id"])
     report.chunks, report.sentences = int(written["counts"]["chunks"]), int(written["counts"]["sentences"])
     report.seconds = time.perf_counter() - started

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         default=0.25, ge=0.0, le=1.0,
         description="Largest delta (its chunks plus the base's deleted ones, as a share of the base) before a complete build",
     )
+    index_text_budget_chars: int = Field(
+        default=64_000_000, ge=0,
+        description="Document text an indexing run keeps in memory between reading files and writing them; "
+        "files past it are read again when their turn comes (memory stays bounded on any corpus)",
+    )
 
     # --- retrieval
     mode: Mode = "hybrid"
@@ -192,6 +197,7 @@ class Settings(BaseSettings):
             dense_index=DenseIndexConfig(ann_min_chunks=self.ann_min_chunks),
             delta_min_chunks=self.delta_min_chunks,
             max_delta_share=self.max_delta_share,
+            text_budget_chars=self.index_text_budget_chars,
         )
 
     @property

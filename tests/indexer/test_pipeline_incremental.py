@@ -231,3 +231,20 @@ def test_progress_counts_texts_and_documents(corpus_copy, fake_settings, fake_em
     assert states[0].texts_done == 0 and states[0].documents_done == 0
     assert states[-1] == IndexProgress(report.texts_embedded, report.texts_embedded, len(ALL), len(ALL))
     assert all(a.texts_done <= b.texts_done and a.documents_done <= b.documents_done for a, b in pairwise(states))
+
+
+def test_files_past_the_text_budget_are_read_again_and_index_the_same(corpus_copy, tmp_path, fake_embedder) -> None:
+    """Issue 11: memory while indexing does not grow with the corpus; texts past a budget are not held."""
+    from indexer.pipeline import build_index
+    from tests.support.helpers import make_settings
+
+    held = make_settings(tmp_path / "held" / "index")
+    budget = make_settings(tmp_path / "budget" / "index", index_text_budget_chars=1)
+    first = build_index([corpus_copy], held.index, [fake_embedder])
+    second = build_index([corpus_copy], budget.index, [fake_embedder])
+    assert second.chunks == first.chunks and second.texts_embedded == first.texts_embedded
+    a, b = load_index(held.index_dir), load_index(budget.index_dir)
+    for doc_id in a.documents:
+        assert b.documents[doc_id] == a.documents[doc_id]  # the full text, read again
+    assert list(b.chunks) == list(a.chunks)
+    np.testing.assert_array_equal(b.chunk_vectors["fake"], a.chunk_vectors["fake"])
