@@ -16,6 +16,7 @@ from indexer.documents import Document
 from indexer.errors import IndexCorruptError
 from indexer.lexical import LexicalIndex, SegmentedLexical
 from indexer.store.format import (
+    CHUNK_VECTORS,
     EmbedderInfo,
     IndexData,
     RowMatrix,
@@ -70,6 +71,8 @@ class _Segment:
     chunks: Sequence[Chunk]
     sentences: Sequence[Sentence]
     faiss: dict[str, Any]
+    #: Float32 views of a flat FAISS index's storage, or the float16 rows stored beside quantised HNSW codes.
+    chunk_vectors: dict[str, np.ndarray]
     sentence_vectors: dict[str, np.ndarray]
     lexical: LexicalIndex
 
@@ -105,9 +108,14 @@ def _read_segment(root: Path, infos: list[EmbedderInfo], where: Path) -> _Segmen
 
         documents, chunks, sentences = _read_records(root, where)
         faiss_indexes: dict[str, Any] = {}
+        chunk_vectors: dict[str, np.ndarray] = {}
         sentence_vectors: dict[str, np.ndarray] = {}
         for info in infos:
             faiss_indexes[info.id] = faiss.read_index(str(root / "dense" / f"{vector_stem(info.id)}.faiss"))
+            separate = root / "dense" / f"{vector_stem(info.id)}.{CHUNK_VECTORS}"
+            chunk_vectors[info.id] = (
+                np.load(separate, mmap_mode="r") if separate.exists() else flat_vectors(faiss_indexes[info.id])
+            )
             # Memory-mapped: a query reads only its candidate pool's rows (float16 in new builds).
             sentence_vectors[info.id] = np.load(
                 root / "dense" / f"{vector_stem(info.id)}.sentences.npy", mmap_mode="r"
@@ -116,9 +124,12 @@ def _read_segment(root: Path, infos: list[EmbedderInfo], where: Path) -> _Segmen
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorruptError(f"index at {where} is incomplete or damaged: {exc}") from exc
     for info in infos:
-        if faiss_indexes[info.id].ntotal != len(chunks) or len(sentence_vectors[info.id]) != len(sentences):
+        if (
+            faiss_indexes[info.id].ntotal != len(chunks) or len(chunk_vectors[info.id]) != len(chunks)
+            or len(sentence_vectors[info.id]) != len(sentences)
+        ):
             raise IndexCorruptError(f"index at {where}: {info.id} vectors do not match the chunk records")
-    return _Segment(documents, chunks, sentences, faiss_indexes, sentence_vectors, lexical)
+    return _Segment(documents, chunks, sentences, faiss_indexes, chunk_vectors, sentence_vectors, lexical)
 
 
 def _encoders_and_chunker(manifest: dict[str, Any], index_dir: Path) -> tuple[list[EmbedderInfo], ChunkerConfig]:
@@ -150,6 +161,7 @@ def load_index(
     if base_root is None:
         documents, chunks, sentences = own.documents, own.chunks, own.sentences
         faiss_indexes = own.faiss
+        chunk_vectors: dict[str, RowMatrix] = dict(own.chunk_vectors)
         lexical: LexicalIndex | SegmentedLexical = own.lexical
         sentence_vectors: dict[str, RowMatrix] = dict(own.sentence_vectors)
     else:
@@ -165,17 +177,24 @@ def load_index(
         if live.all() and sentence_live.all():  # nothing masked: search without a filter
             live = sentence_live = None
         faiss_indexes = {}
+        chunk_vectors = {}
         for info in infos:
             # The delta's few vectors join the base's FAISS index in memory (an HNSW insert or a flat append).
             index = base.faiss[info.id]
             if own.faiss[info.id].ntotal:
-                index.add(np.ascontiguousarray(flat_vectors(own.faiss[info.id])))
+                index.add(np.ascontiguousarray(own.chunk_vectors[info.id]))
             faiss_indexes[info.id] = index
+            # Rows stored beside an HNSW index are stacked with the delta's; otherwise the base index's own
+            # storage holds both parts now (viewed after the add: adding may have moved it).
+            stored = base.chunk_vectors[info.id]
+            chunk_vectors[info.id] = (
+                StackedRows([stored, own.chunk_vectors[info.id]]) if isinstance(stored, np.memmap)
+                else flat_vectors(index)
+            )
         sentence_vectors = {
             info.id: StackedRows([base.sentence_vectors[info.id], own.sentence_vectors[info.id]]) for info in infos
         }
         lexical = SegmentedLexical([base.lexical, own.lexical], live)
-    chunk_vectors = {k: flat_vectors(v) for k, v in faiss_indexes.items()}  # views, not copies
     data = IndexData(
         documents=documents,
         chunks=chunks,
@@ -207,7 +226,7 @@ def load_segment(index_dir: Path) -> IndexData:
     own = _read_segment(root, infos, index_dir)
     data = IndexData(
         documents=own.documents, chunks=own.chunks, sentences=own.sentences, embedders=infos, chunker=chunker,
-        chunk_vectors={k: flat_vectors(v) for k, v in own.faiss.items()},
+        chunk_vectors=dict(own.chunk_vectors),
         sentence_vectors=dict(own.sentence_vectors), lexical=own.lexical,
         manifest={k: v for k, v in manifest.items() if k != "base"}, path=root,
     )

@@ -29,6 +29,7 @@ from indexer.chunks import Chunk, ChunkerConfig, Sentence
 from indexer.documents import Document
 from indexer.lexical import LexicalIndex, TermIds
 from indexer.store.format import (
+    CHUNK_VECTORS,
     KEEP_BUILDS,
     MANIFEST,
     BuildContents,
@@ -160,12 +161,17 @@ class BuildWriter:
             sentence_spool.close()
         dense = self._partial / "dense"
         for info in self.embedders:
+            stem = vector_stem(info.id)
             chunk_vectors = _read_spool(self._spool(info, "chunks"), np.float32, self.chunks, info.dim)
-            faiss.write_index(self.dense_index.build(chunk_vectors, info.dim), str(dense / f"{vector_stem(info.id)}.faiss"))
+            faiss.write_index(self.dense_index.build(chunk_vectors, info.dim), str(dense / f"{stem}.faiss"))
+            if self.dense_index.separate_vectors(self.chunks):
+                _write_npy(chunk_vectors, dense / f"{stem}.{CHUNK_VECTORS}", np.float16)
             del chunk_vectors
             self._spool(info, "chunks").unlink()
-            _spool_to_npy(self._spool(info, "sentences"), dense / f"{vector_stem(info.id)}.sentences.npy",
-                          np.float16, self.sentences, info.dim)
+            sentence_vectors = _read_spool(self._spool(info, "sentences"), np.float16, self.sentences, info.dim)
+            _write_npy(sentence_vectors, dense / f"{stem}.sentences.npy", np.float16)
+            del sentence_vectors
+            self._spool(info, "sentences").unlink()
         lexical = LexicalIndex.from_ids(self._terms)
         lexical.save(self._partial / "bm25")
         contents = BuildContents(
@@ -195,15 +201,14 @@ def _read_spool(path: Path, dtype: type, rows: int, dim: int) -> np.ndarray:
     return np.memmap(path, dtype=dtype, mode="r", shape=(rows, dim))
 
 
-def _spool_to_npy(spool: Path, target: Path, dtype: type, rows: int, dim: int) -> None:
-    """Give a spool file of raw rows an ``.npy`` header (so it loads memory-mapped) without reading it into memory."""
+def _write_npy(rows: np.ndarray, target: Path, dtype: type) -> None:
+    """Write ``rows`` (memory-mapped) as an ``.npy`` file of ``dtype``, a slice at a time (never whole in memory)."""
     with open(target, "wb") as out:
         np.lib.format.write_array_header_1_0(
-            out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": (rows, dim)}
+            out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": rows.shape}
         )
-        with open(spool, "rb") as source:
-            shutil.copyfileobj(source, out, 16 * 1024 * 1024)
-    spool.unlink()
+        for start in range(0, len(rows), 65_536):
+            out.write(np.ascontiguousarray(rows[start : start + 65_536], dtype=dtype).tobytes())
 
 
 @contextlib.contextmanager

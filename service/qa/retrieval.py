@@ -115,6 +115,12 @@ class Retriever:
         order = np.argsort(-best, kind="stable")[:depth]
         return rows_[order], best[order]
 
+    def nearest(self, signal: str, vector: np.ndarray, k: int) -> np.ndarray:
+        """Rows of the ``k`` chunks nearest ``vector`` under encoder ``signal``, as dense retrieval finds them
+        (through HNSW where the index uses it, with the pool's width; ``bench/scale.py`` measures its recall)."""
+        pool = min(len(self.index.chunks), max(k, CANDIDATE_DEPTH, SENTENCE_POOL))
+        return self._dense_pool(signal, vector.astype(np.float32), pool)[0][:k]
+
     def _dense_pool(self, signal: str, vector: np.ndarray, pool: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``pool`` chunks nearest ``vector``: rows and cosines, best first (current rows only)."""
         faiss_index = self.index.faiss_index(signal)
@@ -129,9 +135,13 @@ class Retriever:
             if self.index.live is not None:
                 rows = rows[np.isfinite(scores[rows])]
             return rows, scores[rows]
-        found_scores, found = faiss_index.search(vector[None, :], pool, params=self._search_params[signal][0])
-        valid = found[0] >= 0
-        return found[0][valid].astype(np.int64), found_scores[0][valid]
+        _, found = faiss_index.search(vector[None, :], pool, params=self._search_params[signal][0])
+        rows = found[0][found[0] >= 0].astype(np.int64)
+        # The graph search ranks by 8-bit codes (indexer.store.format.DenseIndexConfig): the pool is
+        # rescored with the stored vectors, a few hundred rows read, so its cosines are exact.
+        scores = np.asarray(self.index.chunk_vectors[signal][rows], dtype=np.float32) @ vector
+        order = np.argsort(-scores, kind="stable")
+        return rows[order], scores[order]
 
     def search(self, query: Query, top_k: int) -> list[Passage]:
         """The ``top_k`` passages for an analysed query, best first."""

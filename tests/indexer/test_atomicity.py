@@ -44,7 +44,7 @@ def test_failing_index_write_leaves_previous_index(corpus_copy, fake_settings, f
     def broken_save(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store_writer, "_spool_to_npy", broken_save)  # the sentence vectors' file
+    monkeypatch.setattr(store_writer, "_write_npy", broken_save)  # the sentence vectors' file
     with pytest.raises(OSError, match="No space"):
         build([corpus_copy], fake_settings, [fake_embedder])
     monkeypatch.undo()

@@ -198,3 +198,22 @@ def test_a_delta_whose_base_is_gone_is_rebuilt_from_the_files(tmp_path: Path, de
     assert report.changed and len(report.embedded_documents) == 13  # nothing to reuse: everything embedded
     assert "base" not in read_manifest(delta_settings.index_dir)
     assert len(load_index(delta_settings.index_dir).documents) == 13
+
+
+def test_a_delta_on_an_hnsw_base_searches_as_a_scratch_build(tmp_path: Path) -> None:
+    """The base's HNSW index holds 8-bit codes and float16 vectors beside it; a delta's rows stack on both."""
+    settings = make_settings(tmp_path / "index", delta_min_chunks=1, max_delta_share=0.5, ann_min_chunks=1)
+    corpus = _corpus(tmp_path / "corpus", 12)
+    run_build([corpus], settings, [FakeEmbedder()])
+    (corpus / "new.txt").write_text(_text(99, "markernew"), encoding="utf-8")
+    (corpus / "doc04.txt").unlink()
+    assert run_build([corpus], settings, [FakeEmbedder()]).delta_of is not None
+    scratch = make_settings(tmp_path / "scratch", ann_min_chunks=1)
+    run_build([corpus], scratch, [FakeEmbedder()])
+    delta, whole = _engine(settings), _engine(scratch)
+    assert type(delta.index.faiss_index("fake")).__name__ == "IndexHNSWSQ"
+    assert delta.index.live_chunks == whole.index.live_chunks
+    for query in ("markernew visa", "marker03 salary", "passport health examination"):
+        assert _hits(delta, query, "dense") == _hits(whole, query, "dense")
+        assert all(doc != "doc04" for doc, _, _ in _hits(delta, query, "hybrid"))
+        _assert_citations_exact(delta, query)

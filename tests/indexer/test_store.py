@@ -246,13 +246,16 @@ def test_an_index_past_the_ann_size_uses_hnsw_and_records_it(corpus_copy, fake_s
     hnsw_settings = make_settings(tmp_path / "hnsw" / "index", ann_min_chunks=1)
     build([corpus_copy], hnsw_settings, [fake_embedder])
     assert read_manifest(hnsw_settings.index_dir)["dense_index"] == {
-        "type": "hnsw", "metric": "inner_product", "m": 48, "ef_construction": 200,
+        "type": "hnsw", "metric": "inner_product", "m": 48, "ef_construction": 200, "storage": "sq8",
     }
     flat_engine = Engine.load(fake_settings.engine, [fake_embedder])
     hnsw_engine = Engine.load(hnsw_settings.engine, [fake_embedder])
     index = hnsw_engine.index.faiss_index("fake")
-    assert type(index).__name__ == "IndexHNSWFlat" and index.hnsw.efSearch >= 600
-    np.testing.assert_array_equal(hnsw_engine.index.chunk_vectors["fake"], flat_engine.index.chunk_vectors["fake"])
+    assert type(index).__name__ == "IndexHNSWSQ" and index.hnsw.efSearch >= 600
+    # The index holds 8-bit codes; the float16 vectors stored beside it rescore what it finds.
+    stored = hnsw_engine.index.chunk_vectors["fake"]
+    assert isinstance(stored, np.memmap) and stored.dtype == np.float16
+    np.testing.assert_allclose(stored, flat_engine.index.chunk_vectors["fake"], atol=1e-3)
     question = "Who selects Tokutei Ginou workers?"
     # 17 chunks: HNSW visits them all, so it finds what exact search finds.
     flat_ids = [p.chunk_id for p in flat_engine.search(question, mode="dense")]
