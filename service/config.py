@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     ann_min_chunks: int = Field(
         default=200_000, ge=0, description="Chunks from which FAISS uses HNSW instead of exact search; 0 = always exact"
     )
+    hnsw_storage: Literal["sq8", "flat"] = Field(
+        default="sq8",
+        description="What HNSW keeps of each vector: sq8 = 8-bit codes, its pool rescored from float16 vectors "
+        "stored beside it (a quarter of the memory); flat = float32",
+    )
     delta_min_chunks: int = Field(
         default=2_000, ge=0,
         description="Index size (chunks) from which a small change is written as a delta build on top of the last complete one",
@@ -194,7 +199,7 @@ class Settings(BaseSettings):
             follow_symlinks=self.follow_symlinks,
             batch_size=self.embed_batch_size,
             tiktoken_cache_dir=self.tiktoken_cache_dir,
-            dense_index=DenseIndexConfig(ann_min_chunks=self.ann_min_chunks),
+            dense_index=DenseIndexConfig(ann_min_chunks=self.ann_min_chunks, hnsw_storage=self.hnsw_storage),
             delta_min_chunks=self.delta_min_chunks,
             max_delta_share=self.max_delta_share,
             text_budget_chars=self.index_text_budget_chars,

@@ -248,7 +248,7 @@ class DenseIndexConfig:
     ann_min_chunks: int = 200_000
     hnsw_m: int = 48
     hnsw_ef_construction: int = 200
-    #: "sq8" or "flat" (float32 codes, no separate float16 vectors).
+    #: "sq8" or "flat" (float32 codes, no separate float16 vectors); ``TANYA_HNSW_STORAGE``.
     hnsw_storage: str = "sq8"
     #: Rows the quantiser's per-dimension range is learnt from (evenly spaced through the build).
     sq_train_rows: int = 100_000

@@ -257,6 +257,10 @@ def test_an_index_past_the_ann_size_uses_hnsw_and_records_it(corpus_copy, fake_s
     assert isinstance(stored, np.memmap) and stored.dtype == np.float16
     np.testing.assert_allclose(stored, flat_engine.index.chunk_vectors["fake"], atol=1e-3)
     question = "Who selects Tokutei Ginou workers?"
+    flat_storage = make_settings(tmp_path / "hnsw-flat" / "index", ann_min_chunks=1, hnsw_storage="flat")
+    build([corpus_copy], flat_storage, [fake_embedder])
+    assert read_manifest(flat_storage.index_dir)["dense_index"]["storage"] == "flat"
+    assert type(Engine.load(flat_storage.engine, [fake_embedder]).index.faiss_index("fake")).__name__ == "IndexHNSWFlat"
     # 17 chunks: HNSW visits them all, so it finds what exact search finds.
     flat_ids = [p.chunk_id for p in flat_engine.search(question, mode="dense")]
     assert [p.chunk_id for p in hnsw_engine.search(question, mode="dense")] == flat_ids
