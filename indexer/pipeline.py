@@ -234,7 +234,7 @@ def build_index(
         # The build those stamps came from cannot be read now: read every file after all.
         loaded = load_documents(paths, config.max_file_bytes, config.follow_symlinks, None, config.text_budget_chars)
     read = {d.doc_id: d for d in loaded.documents}
-    loaded.documents = []  # ``read`` is the one holder: each text is dropped once its document is written
+    loaded.documents = []
     stamps = {**loaded.unchanged, **loaded.stamps}
     old_fingerprints: dict[str, str] = {}
     old_metadata: dict[str, str] = {}
@@ -271,6 +271,7 @@ def build_index(
         report.seconds = time.perf_counter() - started
         return report
     reread = {i: read[i] for i in reused if i in read}  # reused rows, metadata as read now
+    read.clear()  # ``fresh`` and ``reread`` are the holders now: each text is dropped once written
     manifest = _write(
         config, embedders, counter, loaded, fresh, reread, previous, stamps, report, progress, None
     )
