@@ -150,13 +150,21 @@ class LexicalIndex:
         """Passages counted in the statistics (a placeholder counts for an empty index)."""
         return int(self._retriever.scores["num_docs"])  # type: ignore[attr-defined]
 
-    def token_scores(self, token: str) -> np.ndarray | None:
-        """Every passage's BM25 score for one query token (``None`` if the token is unknown here)."""
+    def postings(self, token: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The passages holding ``token`` and its BM25 score in each (``None`` if the token is unknown here).
+
+        Views into bm25s's score matrix (one column per token): what a query costs is the length of
+        its tokens' postings, not the number of passages.
+        """
         retriever: Any = self._retriever
         column = retriever.vocab_dict.get(token)
-        if column is None or column >= len(retriever.scores["indptr"]) - 1:
+        indptr = retriever.scores["indptr"]
+        if column is None or column >= len(indptr) - 1:
             return None
-        return np.asarray(retriever.get_scores_from_ids([column])[: self.rows], dtype=np.float32)
+        start, end = int(indptr[column]), int(indptr[column + 1])
+        rows = retriever.scores["indices"][start:end]
+        keep = rows < self.rows  # an empty index holds one placeholder row past ``rows``
+        return rows[keep], retriever.scores["data"][start:end][keep]
 
 
 class TermIds(Sequence[list[int]]):
@@ -245,10 +253,11 @@ class SegmentedLexical:
             weight = lucene_idf(sum(frequencies), total)
             offset = 0
             for part, frequency in zip(self.parts, frequencies, strict=True):
-                if frequency:
-                    own = part.token_scores(token)
-                    if own is not None:
-                        out[offset : offset + part.rows] += own * (weight / lucene_idf(frequency, part.documents))
+                found = part.postings(token) if frequency else None
+                if found is not None:
+                    # Only the rows holding the token (a row appears once in a token's postings).
+                    rows, scores = found
+                    out[offset + rows] += scores * np.float32(weight / lucene_idf(frequency, part.documents))
                 offset += part.rows
         if self.live is not None:
             out[~self.live] = 0.0

@@ -96,9 +96,11 @@ class Retriever:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         if signal == LEXICAL:
             scores = self.index.lexical.scores(query.tokens)
-            order = top_stable(scores, depth)
-            keep = scores[order] > 0  # a chunk sharing no term is not a lexical match
-            return order[keep], scores[order][keep]
+            # A chunk sharing no term is not a lexical match; ranking only the matches (ascending rows,
+            # so ties still go to the lowest row) skips partitioning every chunk at 10^6.
+            matched = np.flatnonzero(scores > 0)
+            order = matched[top_stable(scores[matched], depth)]
+            return order, scores[order]
         # A chunk's dense score is the better of its own cosine and that of its best
         # sentence: a one-sentence fact inside a long passage is otherwise diluted.
         vector = query.vectors[signal]
