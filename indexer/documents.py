@@ -113,6 +113,15 @@ def _relative(path: Path, root: Path) -> Path:
         return Path(path.name)
 
 
+def _relative_posix(path: Path, root: Path) -> str:
+    """``_relative(path, root).as_posix()``, by string where ``path`` was made under ``root`` (the usual case:
+    ``Path.relative_to`` was a tenth of a no-op run over 82,645 files)."""
+    text, prefix = str(path), str(root)
+    if prefix not in (".", "") and text.startswith(prefix + os.sep) and os.sep == "/":
+        return text[len(prefix) + 1 :]
+    return _relative(path, root).as_posix()
+
+
 def discover(
     paths: Iterable[Path], unreadable: Callable[[Path, str], None] | None = None
 ) -> Iterator[tuple[Path, Path, bool]]:
@@ -155,7 +164,9 @@ def _walk(folder: Path, unreadable: Callable[[Path, str], None]) -> list[Path]:
     found: list[Path] = []
     for parent, _dirs, files in os.walk(folder, onerror=failed):
         found.extend(Path(parent, name) for name in files)
-    return sorted(found)
+    # The order of ``sorted(found)`` (POSIX paths compare part by part), without ``Path.__lt__``:
+    # comparing Path objects cost a second of a no-op run over 82,645 files.
+    return sorted(found, key=lambda path: path.parts)
 
 
 def outside_folder(path: Path, folder: Path) -> bool:
@@ -366,7 +377,7 @@ def file_stamp(path: Path, root: Path, resolved_root: str | None = None) -> dict
     except OSError:
         sidecar = None
     return {
-        "key": f"{resolved_root or root.resolve()}|{_relative(path, root).as_posix()}",
+        "key": f"{resolved_root or root.resolve()}|{_relative_posix(path, root)}",
         "size": stat.st_size,
         "mtime_ns": stat.st_mtime_ns,
         "sidecar": sidecar,
