@@ -81,7 +81,7 @@ Written by `make train-reranker` (`python -m training reranker`); the numbers be
   LoRA dropout {config.get("lora_dropout")}, gradient clipping 1.0, {config.get("epochs")} epoch(s) (a fractional epoch reads
   that share of the shuffled questions, each once), torch threads {t.get("torch_threads")}, bf16 autocast {config.get("bf16")}.
 - Time on the 2-core CI-class machine (CPU only): training {t.get("train_seconds")} s, training plus
-  calibration {t.get("total_seconds")} s.
+  calibration {t.get("total_seconds")} s{_resumed(t)}.
 
 ## Validation (engine pools: the passages Tanya's retrieval brings for each valid question, every sentence scored)
 {_table(t.get("valid_pool_metrics", {}))}
@@ -108,3 +108,12 @@ def write_model_card(model_dir: Path) -> Path:
     path = model_dir / "MODEL_CARD.md"
     path.write_text(render(spec), encoding="utf-8")
     return path
+
+
+def _resumed(record: dict[str, Any]) -> str:
+    """How the run was interrupted and resumed, if it was (its time then counts every part up to the last saved state)."""
+    step = int(record.get("resumed_after_step") or 0)
+    note = record.get("resumed_note")
+    if not step:
+        return ""
+    return f" (interrupted and resumed after step {step}{'; ' + str(note) if note else ''})"
