@@ -69,6 +69,8 @@ class BuildWriter:
         self.index_dir = index_dir
         self.embedders = list(embedders)
         self.chunker = chunker
+        # What this build's own FAISS index is (a delta's is flat), and what the manifest records (the
+        # configured index: a delta's manifest describes its base's).
         self.dense_index = DenseIndexConfig(ann_min_chunks=0) if base is not None else dense_index
         self._recorded_index = dense_index
         self.base = base
