@@ -445,3 +445,20 @@ def test_a_link_to_nothing_is_skipped_with_a_warning(tmp_path: Path, caplog: pyt
     assert [d.doc_id for d in docs] == ["good"]
     assert [Path(s.path).name for s in skipped] == ["gone.txt"]
     assert any("gone.txt" in m for m in _skip_warnings(caplog))
+
+
+def test_a_stamp_from_the_walk_s_own_stat_and_listing_equals_a_fresh_one(tmp_path: Path) -> None:
+    """Issue 11: the no-op walk stats each file once and reads sidecars from the folder listing; same stamps."""
+    import os
+
+    from indexer.documents import META_SUFFIX, file_stamp
+
+    plain, with_meta = tmp_path / "plain.txt", tmp_path / "meta.txt"
+    plain.write_text("Plain text about visas.", encoding="utf-8")
+    with_meta.write_text("Text with a sidecar.", encoding="utf-8")
+    (tmp_path / f"meta.txt{META_SUFFIX}").write_text('{"title": "T"}', encoding="utf-8")
+    listing = set(os.listdir(tmp_path))
+    for path in (plain, with_meta):
+        listed = path.name + META_SUFFIX in listing
+        assert file_stamp(path, tmp_path, None, os.lstat(path), listed) == file_stamp(path, tmp_path)
+    assert file_stamp(with_meta, tmp_path)["sidecar"] is not None and file_stamp(plain, tmp_path)["sidecar"] is None
