@@ -136,14 +136,19 @@ class LexicalIndex:
         scores = retriever.get_scores_from_ids(ids)  # type: ignore[attr-defined]
         return np.asarray(scores[: self.rows], dtype=np.float32)
 
-    def document_frequency(self, token: str) -> int:
-        """How many passages hold ``token``."""
+    def _span(self, token: str) -> tuple[int, int] | None:
+        """Where ``token``'s postings lie in bm25s's score matrix (one column per token), if it is known."""
         retriever: Any = self._retriever
         column = retriever.vocab_dict.get(token)
         indptr = retriever.scores["indptr"]
         if column is None or column >= len(indptr) - 1:
-            return 0
-        return int(indptr[column + 1] - indptr[column])
+            return None
+        return int(indptr[column]), int(indptr[column + 1])
+
+    def document_frequency(self, token: str) -> int:
+        """How many passages hold ``token``."""
+        span = self._span(token)
+        return 0 if span is None else span[1] - span[0]
 
     @property
     def documents(self) -> int:
@@ -156,12 +161,11 @@ class LexicalIndex:
         Views into bm25s's score matrix (one column per token): what a query costs is the length of
         its tokens' postings, not the number of passages.
         """
-        retriever: Any = self._retriever
-        column = retriever.vocab_dict.get(token)
-        indptr = retriever.scores["indptr"]
-        if column is None or column >= len(indptr) - 1:
+        span = self._span(token)
+        if span is None:
             return None
-        start, end = int(indptr[column]), int(indptr[column + 1])
+        start, end = span
+        retriever: Any = self._retriever
         rows = retriever.scores["indices"][start:end]
         keep = rows < self.rows  # an empty index holds one placeholder row past ``rows``
         return rows[keep], retriever.scores["data"][start:end][keep]

@@ -125,8 +125,6 @@ class IndexData:
     lexical: LexicalIndex | SegmentedLexical
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
-    #: The FAISS index type a build writes for its chunk vectors (recorded in the manifest).
-    dense_index: DenseIndexConfig = field(default_factory=lambda: DenseIndexConfig())
     #: Which chunk rows and sentence rows are current (``None``: all): a loaded delta build keeps the
     #: rows of base documents it deleted or replaced, masked out here.
     live: np.ndarray | None = None

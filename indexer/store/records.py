@@ -14,7 +14,7 @@ import sqlite3
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -239,13 +239,17 @@ class ChunkTable(_RowTable):
 
     table = "chunks"
     columns = _CHUNK_COLUMNS
+    _has_terms: bool | None = None
 
     def _make(self, row: tuple[Any, ...]) -> Chunk:
         return Chunk(*row)
 
     def terms(self, rows: Sequence[int]) -> list[list[str]] | None:
         """The BM25 terms of chunk ``rows``, or ``None`` if this build did not keep them."""
-        return read_terms_at(self.records, rows)
+        if self._has_terms is None:  # asked once: a merge asks for every reused document's terms
+            query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'terms'"
+            self._has_terms = bool(self.records.query(query))
+        return read_terms_at(self.records, rows) if self._has_terms else None
 
 
 class SentenceTable(_RowTable):
@@ -288,34 +292,29 @@ class StackedSequence(Sequence[Any]):
         for part in self.parts:
             yield from part
 
-    def many(self, rows: Sequence[int]) -> list[Any]:
-        """The records of ``rows``, in that order (one read per part)."""
+    def _per_part(self, rows: Sequence[int], read: Callable[[Sequence[Any], list[int]], list[Any] | None]) -> list[Any] | None:
+        """``read(part, local rows)`` for each part that holds some of ``rows``, put back in ``rows``' order
+        (``None`` if a part's read is ``None``)."""
         wanted = np.asarray(rows, dtype=np.int64)
         owner = np.searchsorted(self.offsets, wanted, side="right") - 1
         out: list[Any] = [None] * len(wanted)
         for i, part in enumerate(self.parts):
             positions = np.flatnonzero(owner == i)
             if len(positions):
-                for position, record in zip(
-                    positions, records_at(part, (wanted[positions] - self.offsets[i]).tolist()), strict=True
-                ):
-                    out[int(position)] = record
+                found = read(part, (wanted[positions] - self.offsets[i]).tolist())
+                if found is None:
+                    return None
+                for position, value in zip(positions, found, strict=True):
+                    out[int(position)] = value
         return out
+
+    def many(self, rows: Sequence[int]) -> list[Any]:
+        """The records of ``rows``, in that order (one read per part)."""
+        return self._per_part(rows, records_at) or []
 
     def terms(self, rows: Sequence[int]) -> list[list[str]] | None:
         """The BM25 terms of chunk ``rows`` (see :func:`chunk_terms`), ``None`` if a part has none."""
-        wanted = np.asarray(rows, dtype=np.int64)
-        owner = np.searchsorted(self.offsets, wanted, side="right") - 1
-        out: list[list[str]] = [[] for _ in range(len(wanted))]
-        for i, part in enumerate(self.parts):
-            positions = np.flatnonzero(owner == i)
-            if len(positions):
-                found = chunk_terms(part, (wanted[positions] - self.offsets[i]).tolist())
-                if found is None:
-                    return None
-                for position, terms in zip(positions, found, strict=True):
-                    out[int(position)] = terms
-        return out
+        return self._per_part(rows, chunk_terms)
 
     def column(self, name: str) -> list[Any]:
         """One column of every row, in row order."""
@@ -333,9 +332,7 @@ class StackedSequence(Sequence[Any]):
 
 
 def read_terms_at(records: RecordFile, rows: Sequence[int]) -> list[list[str]] | None:
-    """The BM25 terms of chunk ``rows`` (JSON lists in the ``terms`` table), or ``None`` for a build without them."""
-    if not records.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'terms'"):
-        return None
+    """The BM25 terms of chunk ``rows`` (JSON lists in the ``terms`` table), ``None`` if a row has none."""
     found: dict[int, list[str]] = {}
     wanted = [int(r) for r in rows]
     for start in range(0, len(wanted), 900):  # under SQLite's limit on bound parameters
