@@ -131,7 +131,8 @@ class Settings(BaseSettings):
         default=64, ge=1, le=512, description="Most sentences the reader reads (the candidate passages' in order)"
     )
     reranker_threshold: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="Calibrated P(answer) to answer; default: shipped with the model"
+        default=None, ge=0.0, le=1.0,
+        description="Calibrated P(answerable) to answer, any language; default: shipped per language with the model",
     )
     reranker_threads: int = Field(default=2, ge=1, le=64, description="torch threads for the reranker")
     reranker_model_dir: Path | None = Field(

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from service.qa.reranker.reader import MODEL_DIR
-from training.reranker import TrainConfig, train
+from training.reranker import TrainConfig, recalibrate, train
 
 
 def bar_console() -> Console:
@@ -71,6 +71,20 @@ def reranker(
 
         result = train(config, data, out, settings, work_dir, progress)
     _report(result, out)
+
+
+@app.command("calibrate")
+def calibrate_command(
+    data: Path = typer.Option(Path("../shared/eval-data"), help="The eval-data folder (its valid splits)"),
+    model_dir: Path = typer.Option(MODEL_DIR, help="The trained reader to calibrate again (its spec and card are rewritten)"),
+    work_dir: Path = typer.Option(Path("var/train-reranker"), help="Where the valid sets' calibration indexes are kept"),
+) -> None:
+    """Calibrate a trained reader again on the valid splits (the adapter is not touched)."""
+    from service.config import load_settings
+
+    result = recalibrate(model_dir, data, load_settings(), work_dir, plain)
+    typer.echo(json.dumps(result["valid_pool_metrics"], indent=2))
+    typer.echo(f"calibrated in {result['recalibrated_seconds']} s; files in {model_dir}")
 
 
 def _report(result: dict[str, object], out: Path) -> None:

@@ -9,15 +9,20 @@ of its own context.
 On those pools a logistic regression maps ``[logit − null, 1 / passage rank]`` to P(the
 sentence answers): Platt scaling plus a retrieval-rank prior, since a sentence from the
 passage retrieval ranked first is more often the answer than an equally scored one from the
-fifth. The threshold is the highest that turns away at most ``max_false_abstention`` of the
-answerable valid questions. Gradient steps never see these questions.
+fifth. A second one maps the question's ``logsumexp`` of margins (the trained softmax's mass
+on the sentences against the null) to P(the passages answer it). Abstention thresholds on
+that are chosen per question language (as the product detects it): the highest that turns
+away at most ``max_false_abstention`` of that language's answerable valid questions, so one
+language's easier questions do not buy the other's false abstentions. The sentence
+threshold (for a second or third answer sentence) is chosen the same way on the best
+sentence's probability. Gradient steps never see these questions.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +32,7 @@ from eval.squad import QASet
 from indexer.embedders import Embedder
 from indexer.pipeline import build_index
 from service.config import Settings
+from service.qa.answering import ReaderScores
 from service.qa.engine import Engine
 from service.qa.reranker.reader import AnswerReader, Calibration
 
@@ -41,6 +47,8 @@ class EnginePool:
     question: str
     passages: tuple[tuple[str, ...], ...]
     labels: tuple[tuple[int, ...], ...]
+    #: The question's language as the product detects it (the abstention threshold is per language).
+    lang: str = "en"
 
     @property
     def answerable_here(self) -> bool:
@@ -72,7 +80,7 @@ def engine_pools(
                 marks.append(int(mine and any(s < sentence.end and sentence.start < e for s, e in item.spans)))
             passages.append(tuple(texts))
             labels.append(tuple(marks))
-        pools.append(EnginePool(qaset.name, item.question, tuple(passages), tuple(labels)))
+        pools.append(EnginePool(qaset.name, item.question, tuple(passages), tuple(labels), query.lang))
         answerable.append(item.answerable)
         if progress:
             progress(f"engine pools {qaset.name}", n, len(qaset.items), "")
@@ -117,43 +125,74 @@ def threshold_for(answerable_best: Sequence[float], max_false_abstention: float)
     return float(best[allowed])
 
 
+def question_feature(margins: Sequence[np.ndarray]) -> float | None:
+    """``logsumexp`` of every margin of the question (``None`` when nothing was read)."""
+    values = [np.asarray(m, dtype=np.float64) for m in margins if len(m)]
+    return float(np.logaddexp.reduce(np.concatenate(values))) if values else None
+
+
 def calibrate(
     reader: AnswerReader, pools: Sequence[EnginePool], answerable: Sequence[bool], max_false_abstention: float,
     progress: Progress | None = None,
-) -> tuple[Calibration, list[list[np.ndarray]]]:
-    """Fit the calibration on ``pools``; also returns every pool's calibrated probabilities, per passage."""
+) -> tuple[Calibration, list[ReaderScores]]:
+    """Fit the calibration on ``pools``; also returns every pool's calibrated scores."""
     margins: list[list[np.ndarray]] = []
     for n, pool in enumerate(pools, start=1):
         reading = reader.logits(pool.question, pool.passages)
         margins.append([values - reading.null for values in reading.logits])
         if progress:
             progress("calibration", n, len(pools), pool.set_name)
+    return fit_calibration(margins, pools, answerable, max_false_abstention)
+
+
+def fit_calibration(
+    margins: Sequence[Sequence[np.ndarray]], pools: Sequence[EnginePool], answerable: Sequence[bool],
+    max_false_abstention: float,
+) -> tuple[Calibration, list[ReaderScores]]:
+    """The calibration of these margins (see the module's docstring) and every pool's scores under it."""
     x = np.concatenate([features(m) for m in margins])
     y = np.array([label for pool in pools for row in pool.labels for label in row], dtype=np.float64)
     weights, bias = fit_logistic(x, y)
-    calibration = Calibration(margin=float(weights[0]), rank=float(weights[1]), bias=bias)
-    probs = [calibration.apply(m) for m in margins]
+    sentence = Calibration(margin=float(weights[0]), rank=float(weights[1]), bias=bias)
+    probs = [sentence.apply(m) for m in margins]
     best = [float(max((p.max() for p in ps if len(p)), default=0.0)) for ps in probs]
     threshold = threshold_for([b for b, ok in zip(best, answerable, strict=True) if ok], max_false_abstention)
-    return Calibration(calibration.margin, calibration.rank, calibration.bias, threshold), probs
+
+    read = [(question_feature(m), pool.answerable_here) for m, pool in zip(margins, pools, strict=True)]
+    qx = np.array([[f] for f, _ in read if f is not None], dtype=np.float64).reshape(-1, 1)
+    qy = np.array([float(here) for f, here in read if f is not None], dtype=np.float64)
+    (scale,), answerable_bias = fit_logistic(qx, qy)
+    fitted = replace(sentence, threshold=threshold, answerable_scale=float(scale), answerable_bias=answerable_bias,
+                     abstain={"*": 0.0})  # non-empty: ``answerable`` uses the question-level mapping
+    scores = [ReaderScores(p, fitted.answerable(m, p)) for m, p in zip(margins, probs, strict=True)]
+
+    def cut(lang: str | None) -> float:
+        return threshold_for(
+            [s.answerable for s, pool, ok in zip(scores, pools, answerable, strict=True) if ok and lang in (None, pool.lang)],
+            max_false_abstention,
+        )
+
+    thresholds = {lang: cut(lang) for lang in sorted({pool.lang for pool in pools})}
+    thresholds["*"] = cut(None)
+    return replace(fitted, abstain=thresholds), scores
 
 
 def pool_metrics(
-    pools: Sequence[EnginePool], answerable: Sequence[bool], probs: Sequence[Sequence[np.ndarray]], threshold: float
+    pools: Sequence[EnginePool], answerable: Sequence[bool], scores: Sequence[ReaderScores], calibration: Calibration
 ) -> dict[str, float]:
     """First-sentence hit, top-3 hit and abstention over engine pools (a miss when the answer was not retrieved)."""
     first, top3, turned_away, abstained = [], [], [], []
-    for pool, ok, ps in zip(pools, answerable, probs, strict=True):
-        flat = np.concatenate([p for p in ps]) if ps else np.zeros(0)
+    for pool, ok, read in zip(pools, answerable, scores, strict=True):
+        flat = np.concatenate(list(read.sentences)) if read.sentences else np.zeros(0)
         labels = [label for row in pool.labels for label in row]
-        best = float(flat.max()) if len(flat) else 0.0
+        declined = read.answerable < calibration.abstain_threshold(pool.lang)
         if ok:
             order = np.argsort(-flat, kind="stable")
             first.append(bool(len(flat)) and labels[int(order[0])] == 1)
             top3.append(any(labels[int(i)] for i in order[:3]))
-            turned_away.append(best < threshold)
+            turned_away.append(declined)
         else:
-            abstained.append(best < threshold)
+            abstained.append(declined)
     out = {
         "answerable": float(len(first)),
         "first_sentence_hit": float(np.mean(first)) if first else 0.0,

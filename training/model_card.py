@@ -65,8 +65,13 @@ Written by `make train-reranker` (`python -m training reranker`); the numbers be
   gives a logit; P(answer) = sigmoid({c.margin:.4f} · (logit − null) {c.rank:+.4f} / passage rank {c.bias:+.4f}): Platt
   scaling plus a retrieval-rank prior, fitted on the valid sets read through Tanya's own
   retrieval ({json.dumps(t.get("calibration_retrieval", {}))}).
-- Abstention threshold: **{c.threshold:.4f}**, the highest value that turns away at most
-  {config.get("max_false_abstention", 0):.0%} of the answerable valid questions.
+- P(the passages answer the question) = sigmoid({c.answerable_scale:.4f} · logsumexp(margins) {c.answerable_bias:+.4f}): the
+  share the training softmax gives the sentences rather than the null, Platt-scaled on the
+  same valid pools.
+- Abstention thresholds on it, by question language as Tanya detects it: {_thresholds(c.abstain)}; each the highest
+  that turns away at most {config.get("max_false_abstention", 0):.0%} of that language's answerable valid questions.
+- Sentence threshold (a second or third sentence joins the answer above it): **{c.threshold:.4f}**, chosen the same way
+  on the best sentence's probability.
 
 ## Training
 - Objective: per question, one softmax over every sentence of its pool plus the null logit;
@@ -81,7 +86,7 @@ Written by `make train-reranker` (`python -m training reranker`); the numbers be
   LoRA dropout {config.get("lora_dropout")}, gradient clipping 1.0, {config.get("epochs")} epoch(s) (a fractional epoch reads
   that share of the shuffled questions, each once), torch threads {t.get("torch_threads")}, bf16 autocast {config.get("bf16")}.
 - Time on the 2-core CI-class machine (CPU only): training {t.get("train_seconds")} s, training plus
-  calibration {t.get("total_seconds")} s{_resumed(t)}.
+  calibration {t.get("total_seconds")} s{_resumed(t)}.{_recalibrated(t)}
 
 ## Validation (engine pools: the passages Tanya's retrieval brings for each valid question, every sentence scored)
 {_table(t.get("valid_pool_metrics", {}))}
@@ -108,6 +113,22 @@ def write_model_card(model_dir: Path) -> Path:
     path = model_dir / "MODEL_CARD.md"
     path.write_text(render(spec), encoding="utf-8")
     return path
+
+
+def _thresholds(abstain: dict[str, float]) -> str:
+    """``**0.1234** (id), …`` ("*": any other language), or how an older calibration abstains."""
+    if not abstain:
+        return "none (an older calibration: it abstains on the best sentence's probability against the sentence threshold)"
+    return ", ".join(f"**{value:.4f}** ({'any other' if lang == '*' else lang})" for lang, value in abstain.items())
+
+
+def _recalibrated(record: dict[str, Any]) -> str:
+    """A note when the calibration was redone on the same adapter (``python -m training calibrate``)."""
+    seconds = record.get("recalibrated_seconds")
+    if seconds is None:
+        return ""
+    return (f"\n- Calibrated again later on the same adapter with `python -m training calibrate` ({seconds} s);"
+            " the validation figures below are that calibration's.")
 
 
 def _resumed(record: dict[str, Any]) -> str:

@@ -42,6 +42,7 @@ from service.qa.reranker.reader import (
     HEAD_PREFIX,
     SPEC_FILE,
     AnswerReader,
+    Calibration,
     ReaderSpec,
     Window,
     encode_passages,
@@ -355,26 +356,7 @@ def train(
     _save(model, head, spec, out_dir)
     resume.clear()
 
-    # Calibrate on the valid splits with the merged model, read through the product's own retrieval.
-    reader = AnswerReader.load(out_dir, config.threads, precision="fp32")
-    embedders = load_embedders(settings.embedders)
-    valid_pools: list[EnginePool] = []
-    answerable: list[bool] = []
-    for name, qaset in load_sets(data_dir, "valid").items():
-        subset = sample_questions(qaset, config.valid_questions.get(name), random.Random(config.seed))
-        read, ok = engine_pools(subset, settings, work_dir / name, embedders, report)
-        valid_pools.extend(read)
-        answerable.extend(ok)
-    calibration, probs = calibrate(reader, valid_pools, answerable, config.max_false_abstention, report)
-    metrics = {
-        name: pool_metrics(
-            [p for p in valid_pools if p.set_name == name],
-            [a for p, a in zip(valid_pools, answerable, strict=True) if p.set_name == name],
-            [q for p, q in zip(valid_pools, probs, strict=True) if p.set_name == name],
-            calibration.threshold,
-        )
-        for name in SETS
-    }
+    calibration, metrics = calibrate_model(out_dir, config, data_dir, settings, work_dir, report)
     final = replace(
         spec,
         calibration=calibration,
@@ -386,14 +368,71 @@ def train(
             "total_seconds": round(earlier + time.time() - started),
             "resumed_after_step": first - 1,
             "torch_threads": config.threads,
-            "calibration_retrieval": {
-                "embedders": list(settings.embedders), "mode": settings.mode,
-                "chunk_max_tokens": settings.chunk_max_tokens, "candidate_passages": settings.answer_candidate_passages,
-                "reader_candidates": settings.reranker_candidates,
-            },
+            "calibration_retrieval": _retrieval_record(settings),
             "valid_pool_metrics": metrics,
         },
     )
     (out_dir / SPEC_FILE).write_text(final.to_json(), encoding="utf-8")
     write_model_card(out_dir)
     return final.training
+
+
+def calibrate_model(
+    model_dir: Path, config: TrainConfig, data_dir: Path, settings: Settings, work_dir: Path, report: Progress
+) -> tuple[Calibration, dict[str, dict[str, float]]]:
+    """Calibrate the reader in ``model_dir`` on the valid splits, read through the product's own retrieval.
+
+    Returns the calibration and each valid set's pool metrics under it.
+    """
+    reader = AnswerReader.load(model_dir, config.threads, precision="fp32")
+    embedders = load_embedders(settings.embedders)
+    valid_pools: list[EnginePool] = []
+    answerable: list[bool] = []
+    for name, qaset in load_sets(data_dir, "valid").items():
+        subset = sample_questions(qaset, config.valid_questions.get(name), random.Random(config.seed))
+        read, ok = engine_pools(subset, settings, work_dir / name, embedders, report)
+        valid_pools.extend(read)
+        answerable.extend(ok)
+    calibration, scores = calibrate(reader, valid_pools, answerable, config.max_false_abstention, report)
+    metrics = {
+        name: pool_metrics(
+            [p for p in valid_pools if p.set_name == name],
+            [a for p, a in zip(valid_pools, answerable, strict=True) if p.set_name == name],
+            [q for p, q in zip(valid_pools, scores, strict=True) if p.set_name == name],
+            calibration,
+        )
+        for name in SETS
+    }
+    return calibration, metrics
+
+
+def recalibrate(
+    model_dir: Path, data_dir: Path, settings: Settings, work_dir: Path, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Calibrate an already trained reader again (same adapter, this code's calibration); rewrite its spec and card."""
+    report = progress or (lambda stage, done, total, detail: None)
+    spec = ReaderSpec.from_file(model_dir / SPEC_FILE)
+    recorded = dict(spec.training.get("config", {}))
+    known = {f for f in TrainConfig.__dataclass_fields__}
+    config = TrainConfig(**{k: v for k, v in recorded.items() if k in known})
+    started = time.time()
+    calibration, metrics = calibrate_model(model_dir, config, data_dir, settings, work_dir, report)
+    training = {
+        **spec.training,
+        "valid_pool_metrics": metrics,
+        "recalibrated_seconds": round(time.time() - started),
+        "calibration_retrieval": _retrieval_record(settings),
+    }
+    final = replace(spec, calibration=calibration, training=training)
+    (model_dir / SPEC_FILE).write_text(final.to_json(), encoding="utf-8")
+    write_model_card(model_dir)
+    return training
+
+
+def _retrieval_record(settings: Settings) -> dict[str, Any]:
+    """How the valid sets were retrieved for calibration (the reader's probabilities depend on it)."""
+    return {
+        "embedders": list(settings.embedders), "mode": settings.mode,
+        "chunk_max_tokens": settings.chunk_max_tokens, "candidate_passages": settings.answer_candidate_passages,
+        "reader_candidates": settings.reranker_candidates,
+    }

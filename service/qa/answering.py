@@ -58,7 +58,8 @@ class RerankerConfig:
     #: Most sentences the reader reads per question: the candidate passages' sentences in
     #: retrieval order, the last passage cut short at the cap (bounds the cost of long passages).
     candidates: int = 64
-    #: Calibrated P(answer) below which Tanya abstains; ``None``: the threshold shipped with the model.
+    #: Calibrated P(answerable) below which Tanya abstains; ``None``: the thresholds shipped with the
+    #: model (one per question language).
     threshold: float | None = None
     #: torch intra-op threads for the reranker.
     threads: int = 2
@@ -73,16 +74,30 @@ class RerankerConfig:
     abstain: Literal["support", "reranker", "either"] = "support"
 
 
+@dataclass(frozen=True)
+class ReaderScores:
+    """What a reader says of one question's passages."""
+
+    #: P(sentence answers the question), per sentence, per passage, in input order.
+    sentences: list[np.ndarray]
+    #: P(some sentence of these passages answers it): what abstention is decided on.
+    answerable: float
+
+
 class PassageReader(Protocol):
     """What the answerer needs from a reranker: calibrated P(answer) for every sentence of the passages."""
 
     @property
     def threshold(self) -> float:
-        """The calibrated abstention threshold it ships with."""
+        """The P(answer) a second or third sentence must reach to join the answer."""
         ...
 
-    def read(self, question: str, passages: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """P(sentence answers question) per sentence, per passage, in input order (one batched call)."""
+    def abstain_threshold(self, lang: str) -> float:
+        """The P(answerable) below which a question in ``lang`` is not answered."""
+        ...
+
+    def read(self, question: str, passages: Sequence[Sequence[str]]) -> ReaderScores:
+        """Sentence and question probabilities for ``passages`` (one batched call)."""
         ...
 
 
@@ -281,13 +296,17 @@ class Answerer:
         return chosen
 
     # --- reranker ------------------------------------------------------------------------
-    @property
-    def rerank_threshold(self) -> float:
-        """The calibrated P(answer) below which the reranked answer abstains."""
+    def abstain_threshold(self, lang: str) -> float:
+        """The calibrated P(answerable) below which the reranked answer abstains, for a question in ``lang``."""
         configured = self.config.reranker.threshold
         if configured is not None or self.reranker is None:
             return configured if configured is not None else 0.5
-        return self.reranker.threshold
+        return self.reranker.abstain_threshold(lang)
+
+    @property
+    def sentence_threshold(self) -> float:
+        """The calibrated P(answer) a second or third reranked sentence must reach."""
+        return self.reranker.threshold if self.reranker is not None else 0.5
 
     def reading_groups(self, passages: Sequence[Passage]) -> list[tuple[int, Passage, range]]:
         """``(retrieval rank, passage, sentence rows)`` the reader reads: at most ``candidates`` sentences in all."""
@@ -307,33 +326,33 @@ class Answerer:
         """The sentence texts of :meth:`reading_groups`, passage by passage."""
         return [[self.index.sentences[row].text for row in rows] for _, _, rows in groups]
 
-    def rerank(self, query: Query, passages: Sequence[Passage]) -> tuple[list[ScoredSentence], float]:
+    def rerank(self, query: Query, passages: Sequence[Passage]) -> tuple[list[ScoredSentence], float, float]:
         """Every sentence of ``passages`` (up to ``candidates``), scored by the reader, best first.
 
         ``support`` becomes the calibrated P(answer). A sentence in two overlapping passages
-        keeps its better score (the better-ranked passage on a tie). Also returns the
-        milliseconds the reader took (the "rerank" stage).
+        keeps its better score (the better-ranked passage on a tie). Also returns the reader's
+        P(answerable) and the milliseconds it took (the "rerank" stage).
         """
         if self.reranker is None or not passages:
-            return [], 0.0
+            return [], 0.0, 0.0
         groups = self.reading_groups(passages)
         texts = self.reading_texts(groups)
         started = time.perf_counter()
-        probabilities = self.reranker.read(query.text, texts)
+        scores = self.reranker.read(query.text, texts)
         elapsed = (time.perf_counter() - started) * 1000
         best: dict[int, ScoredSentence] = {}
-        for (rank, passage, rows), scores in zip(groups, probabilities, strict=True):
-            for row, p in zip(rows, scores, strict=True):
+        for (rank, passage, rows), values in zip(groups, scores.sentences, strict=True):
+            for row, p in zip(rows, values, strict=True):
                 if row not in best or float(p) > best[row].support:
                     best[row] = ScoredSentence(self.index.sentences[row], row, passage, rank, float(p), 0.0, 0.0)
         ranked = sorted(best.values(), key=lambda item: (-item.support, item.passage_rank, item.row))
-        return ranked, elapsed
+        return ranked, scores.answerable, elapsed
 
     def select_reranked(self, ranked: Sequence[ScoredSentence], best: ScoredSentence) -> list[ScoredSentence]:
         """``best`` plus up to ``max_sentences - 1`` more that clear the threshold and repeat nothing chosen."""
         chosen = [best]
         for candidate in ranked:
-            if len(chosen) >= self.max_sentences or candidate.support < self.rerank_threshold:
+            if len(chosen) >= self.max_sentences or candidate.support < self.sentence_threshold:
                 break
             if candidate.row == best.row or any(self._duplicate(candidate.row, c.row) for c in chosen):
                 continue
@@ -372,11 +391,13 @@ class Answerer:
             # The support path's verdict (with its value-type gate), for the "support" and "either" rules.
             gate = self.best_sentence(query, scored)
             supported = gate is not None and gate.support >= self.config.threshold_for(query.mode)
-            scored, timings["rerank"] = self.rerank(query, passages)
+            scored, answerable, timings["rerank"] = self.rerank(query, passages)
             gated = self.config.reranker.type_gates
             best = self.best_sentence(query, scored) if gated else (scored[0] if scored else None)
-            confidence = best.support if best is not None else 0.0
-            likely = confidence >= self.rerank_threshold
+            # The reader's P(the passages answer the question), not one sentence's P(answer):
+            # an answer found in two sentences is no less certain than one found in one.
+            confidence = answerable if best is not None else 0.0
+            likely = confidence >= self.abstain_threshold(lang)
             rule = self.config.reranker.abstain
             answers = best is not None and (
                 supported if rule == "support" else likely if rule == "reranker" else supported and likely

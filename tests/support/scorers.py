@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from service.qa.answering import ReaderScores
+
 
 @dataclass
 class KeywordReader:
-    """P(answer) is ``high`` for a sentence containing any keyword (case-insensitive), else ``low``.
+    """P(answer) is ``high`` for a sentence containing any keyword (case-insensitive), else ``low``;
+    P(answerable) is the best sentence's.
 
     Records every call, so tests can check that one question costs one batched call.
     """
@@ -19,12 +22,21 @@ class KeywordReader:
     high: float = 0.9
     low: float = 0.1
     threshold: float = 0.5
+    #: P(answerable) reported whatever the sentences score (``None``: the best sentence's).
+    answerable: float | None = None
+    #: Abstention thresholds by question language (``threshold`` for any other).
+    abstain: dict[str, float] = field(default_factory=dict)
     calls: list[tuple[str, list[list[str]]]] = field(default_factory=list)
 
-    def read(self, question: str, passages: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    def read(self, question: str, passages: Sequence[Sequence[str]]) -> ReaderScores:
         self.calls.append((question, [list(p) for p in passages]))
-        return [
+        sentences = [
             np.array([self.high if any(k.lower() in s.lower() for k in self.keywords) else self.low for s in p],
                      dtype=np.float32)
             for p in passages
         ]
+        best = max((float(p.max()) for p in sentences if len(p)), default=0.0)
+        return ReaderScores(sentences, best if self.answerable is None else self.answerable)
+
+    def abstain_threshold(self, lang: str) -> float:
+        return self.abstain.get(lang, self.threshold)

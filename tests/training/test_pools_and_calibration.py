@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from eval.squad import load_squad
+from service.qa.answering import ReaderScores
 from service.qa.reranker.reader import Calibration
-from training.calibration import EnginePool, features, fit_logistic, pool_metrics, threshold_for
+from training.calibration import EnginePool, features, fit_calibration, fit_logistic, pool_metrics, threshold_for
 from training.pools import build_pools
 from training.reranker import pool_loss, unique_items
 
@@ -100,12 +101,60 @@ def test_the_calibration_recovers_a_known_mapping_with_its_rank_prior() -> None:
 
 def test_threshold_turns_away_at_most_the_allowed_share_of_answerable_questions() -> None:
     pools = [EnginePool("s", f"q{i}", (("a", "b"),), ((0, 1),)) for i in range(100)]
-    probs = [[np.array([0.0, p])] for p in np.linspace(0.01, 0.99, 100)]
-    threshold = threshold_for([float(p[0].max()) for p in probs], 0.05)
-    metrics = pool_metrics(pools, [True] * 100, probs, threshold)
+    scores = [ReaderScores([np.array([0.0, p])], float(p)) for p in np.linspace(0.01, 0.99, 100)]
+    threshold = threshold_for([s.answerable for s in scores], 0.05)
+    metrics = pool_metrics(pools, [True] * 100, scores, Calibration(threshold=threshold))
     assert metrics["false_abstention"] == pytest.approx(0.05)
     assert metrics["first_sentence_hit"] == 1.0
     # Unanswerable questions count toward abstention recall only.
-    unanswerable = pool_metrics(pools[:5], [False] * 5, probs[:5], threshold)
+    unanswerable = pool_metrics(pools[:5], [False] * 5, scores[:5], Calibration(threshold=threshold))
     assert unanswerable["answerable"] == 0 and unanswerable["abstention_recall"] == 1.0
 
+
+def _synthetic_pools(rng: np.random.Generator, lang: str, shift: float, n: int) -> tuple[list[EnginePool], list[list[np.ndarray]], list[bool]]:
+    """``n`` questions of two 3-sentence passages; answerable ones have one sentence with a high margin."""
+    pools, margins, answerable = [], [], []
+    for i in range(n):
+        ok = bool(i % 2)
+        values = rng.normal(-4 + shift, 1.0, 6)
+        labels = [0] * 6
+        if ok:
+            where = int(rng.integers(0, 6))
+            values[where] += 5.0
+            labels[where] = 1
+        pools.append(EnginePool("s", f"{lang}{i}", (("a", "b", "c"), ("d", "e", "f")), (tuple(labels[:3]), tuple(labels[3:])), lang))
+        margins.append([values[:3], values[3:]])
+        answerable.append(ok)
+    return pools, margins, answerable
+
+
+def test_abstention_is_decided_per_question_language_on_the_softmax_share() -> None:
+    rng = np.random.default_rng(1)
+    # English margins run higher across the board: one shared threshold would turn away almost
+    # no unanswerable English question, or too many answerable Indonesian ones.
+    pools_id, margins_id, ok_id = _synthetic_pools(rng, "id", 0.0, 400)
+    pools_en, margins_en, ok_en = _synthetic_pools(rng, "en", 2.0, 400)
+    pools, margins, ok = pools_id + pools_en, margins_id + margins_en, ok_id + ok_en
+    calibration, scores = fit_calibration(margins, pools, ok, 0.05)
+    assert set(calibration.abstain) == {"id", "en", "*"}
+    assert calibration.abstain["en"] > calibration.abstain["id"]
+    assert calibration.answerable_scale > 0
+    for lang in ("id", "en"):
+        mine = [i for i, pool in enumerate(pools) if pool.lang == lang]
+        metrics = pool_metrics([pools[i] for i in mine], [ok[i] for i in mine], [scores[i] for i in mine], calibration)
+        assert metrics["false_abstention"] <= 0.05
+        assert metrics["abstention_recall"] > 0.9
+    # P(answerable) is the Platt-scaled logsumexp of the question's margins.
+    z = calibration.answerable_scale * np.logaddexp.reduce(np.concatenate(margins[0])) + calibration.answerable_bias
+    assert scores[0].answerable == pytest.approx(1 / (1 + np.exp(-z)))
+    # A language never calibrated falls back to the threshold over all of them.
+    assert calibration.abstain_threshold("ja") == calibration.abstain["*"]
+
+
+def test_a_calibration_without_language_thresholds_abstains_on_the_best_sentence() -> None:
+    old = Calibration(margin=1.0, rank=0.0, bias=0.0, threshold=0.3)
+    margins = [np.array([-3.0, 0.5]), np.array([-1.0])]
+    probs = old.apply(margins)
+    assert old.answerable(margins, probs) == pytest.approx(float(max(p.max() for p in probs)))
+    assert old.abstain_threshold("id") == 0.3 and old.abstain_threshold("en") == 0.3
+    assert old.answerable([], []) == 0.0

