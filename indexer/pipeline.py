@@ -415,6 +415,17 @@ def _rows_by_document(doc_ids: list[str], live: np.ndarray | None) -> dict[str, 
     return rows
 
 
+def _base_entry(recorded: dict[str, Any], stamp: dict[str, Any] | None) -> dict[str, Any]:
+    """A base document's manifest entry as the next delta records it: without its segment, with its stamp now."""
+    entry = dict(recorded)
+    entry.pop("segment", None)
+    if stamp is not None:
+        entry["stamp"] = stamp
+    else:
+        entry.setdefault("stamp", None)
+    return entry
+
+
 def _build_delta(
     loaded: LoadedDocuments,
     manifest: dict[str, Any],
@@ -451,7 +462,7 @@ def _build_delta(
     previous: IndexData | None = None
     if base_info:
         try:
-            previous = load_segment(config.index_dir)
+            previous = load_segment(config.index_dir, manifest)
         except (IndexCorruptError, IndexNotFoundError):
             return None
     kept_delta = [d for d in loaded.order if previous is not None and d in previous.documents and d not in changed]
@@ -468,10 +479,7 @@ def _build_delta(
         return None  # merge: the caller writes a complete build
 
     stamps = {**loaded.unchanged, **loaded.stamps}
-    base_entries = [
-        {**{k: v for k, v in recorded[d].items() if k != "segment"}, "stamp": stamps.get(d, recorded[d].get("stamp"))}
-        for d in loaded.order if d in in_base and d not in deleted
-    ]
+    base_entries = [_base_entry(recorded[d], stamps.get(d)) for d in loaded.order if d in in_base and d not in deleted]
     base = DeltaBase(
         build_id=str(base_info["build_id"]) if base_info else str(manifest.get("build_id", "")),
         deleted=sorted(deleted),

@@ -214,14 +214,16 @@ def load_index(
     return data
 
 
-def load_segment(index_dir: Path) -> IndexData:
+def load_segment(index_dir: Path, manifest: dict[str, Any] | None = None) -> IndexData:
     """Only the rows the current build holds itself (for a delta build: its delta, without the base).
 
     The next incremental run reuses these rows; its manifest is returned without the base, so
-    the result reads as a complete build of just these documents.
+    the result reads as a complete build of just these documents. ``manifest``, when the caller
+    has read it already, is used if it is the current build's (at 10^6 chunks it is tens of MB).
     """
     root = index_dir.resolve()
-    manifest = read_manifest(root)
+    if manifest is None or manifest.get("build_id") != root.name:
+        manifest = read_manifest(root)
     infos, chunker = _encoders_and_chunker(manifest, index_dir)
     own = _read_segment(root, infos, index_dir)
     data = IndexData(

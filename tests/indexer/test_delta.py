@@ -142,6 +142,21 @@ def test_successive_deltas_keep_their_base_and_a_no_op_stays_a_no_op(tmp_path: P
     assert engine.search("markerextra2", top_k=1, mode="dense")[0].doc_id == "extra2"
 
 
+def test_a_relative_index_folder_keeps_its_base_through_pruning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pruner once compared the builds' paths as listed (relative here) with the base's resolved
+    # path: the second delta deleted the base it stacked on.
+    monkeypatch.chdir(tmp_path)
+    settings = make_settings(Path("index"), delta_min_chunks=1, max_delta_share=0.5)
+    corpus = _corpus(Path("corpus"), 12)
+    first = run_build([corpus], settings, [FakeEmbedder()])
+    for i in range(3):
+        (corpus / f"extra{i}.txt").write_text(_text(300 + i, f"markerextra{i}"), encoding="utf-8")
+        run_build([corpus], settings, [FakeEmbedder()])
+    assert read_manifest(settings.index_dir)["base"]["build_id"] == first.build_id
+    assert (Path("index.builds") / first.build_id / "base.txt").read_text() == ""
+    assert len(_engine(settings).index.documents) == 15
+
+
 def test_a_delta_past_its_share_is_merged_into_a_complete_build(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "index", delta_min_chunks=1, max_delta_share=0.2)
     corpus = _corpus(tmp_path / "corpus", 12)
