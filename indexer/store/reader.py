@@ -17,8 +17,11 @@ from indexer.errors import IndexCorruptError
 from indexer.lexical import LexicalIndex, SegmentedLexical
 from indexer.store.format import (
     CHUNK_VECTORS,
+    SENTENCE_SCALES,
+    SENTENCE_VECTORS,
     EmbedderInfo,
     IndexData,
+    QuantizedRows,
     RowMatrix,
     StackedRows,
     base_dir,
@@ -73,7 +76,7 @@ class _Segment:
     faiss: dict[str, Any]
     #: Float32 views of a flat FAISS index's storage, or the float16 rows stored beside quantised HNSW codes.
     chunk_vectors: dict[str, np.ndarray]
-    sentence_vectors: dict[str, np.ndarray]
+    sentence_vectors: dict[str, np.ndarray | QuantizedRows]
     lexical: LexicalIndex
 
 
@@ -102,6 +105,18 @@ def _without(documents: Mapping[str, Document], deleted: set[str]) -> Mapping[st
     return {k: v for k, v in documents.items() if k not in deleted}
 
 
+def _sentence_rows(dense: Path, stem: str) -> np.ndarray | QuantizedRows:
+    """A segment's sentence vectors, memory-mapped (a query reads only its candidate pool's rows).
+
+    int8 codes with their scales (format 3), or float16 / float32 rows (formats 2 and 1): told by the
+    file itself, so a delta written now stacks on a base written before.
+    """
+    rows = np.load(dense / f"{stem}.{SENTENCE_VECTORS}", mmap_mode="r")
+    if rows.dtype != np.int8:
+        return rows
+    return QuantizedRows(rows, np.load(dense / f"{stem}.{SENTENCE_SCALES}", mmap_mode="r"))
+
+
 def _read_segment(root: Path, infos: list[EmbedderInfo], where: Path) -> _Segment:
     try:
         import faiss
@@ -109,17 +124,14 @@ def _read_segment(root: Path, infos: list[EmbedderInfo], where: Path) -> _Segmen
         documents, chunks, sentences = _read_records(root, where)
         faiss_indexes: dict[str, Any] = {}
         chunk_vectors: dict[str, np.ndarray] = {}
-        sentence_vectors: dict[str, np.ndarray] = {}
+        sentence_vectors: dict[str, np.ndarray | QuantizedRows] = {}
         for info in infos:
             faiss_indexes[info.id] = faiss.read_index(str(root / "dense" / f"{vector_stem(info.id)}.faiss"))
             separate = root / "dense" / f"{vector_stem(info.id)}.{CHUNK_VECTORS}"
             chunk_vectors[info.id] = (
                 np.load(separate, mmap_mode="r") if separate.exists() else flat_vectors(faiss_indexes[info.id])
             )
-            # Memory-mapped: a query reads only its candidate pool's rows (float16 in new builds).
-            sentence_vectors[info.id] = np.load(
-                root / "dense" / f"{vector_stem(info.id)}.sentences.npy", mmap_mode="r"
-            )
+            sentence_vectors[info.id] = _sentence_rows(root / "dense", vector_stem(info.id))
         lexical = LexicalIndex.load(root / "bm25")
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorruptError(f"index at {where} is incomplete or damaged: {exc}") from exc

@@ -33,6 +33,8 @@ from indexer.store.format import (
     CHUNK_VECTORS,
     KEEP_BUILDS,
     MANIFEST,
+    SENTENCE_SCALES,
+    SENTENCE_VECTORS,
     BuildContents,
     DeltaBase,
     DenseIndexConfig,
@@ -42,6 +44,7 @@ from indexer.store.format import (
     builds_dir,
     document_entry,
     manifest_bytes,
+    quantize_rows,
     vector_stem,
 )
 from indexer.store.records import RECORDS_FILE, RecordWriter
@@ -105,6 +108,8 @@ class BuildWriter:
             raise
         self._terms = TermIds()
         self._entries: list[dict[str, Any]] = []
+        # One float32 a sentence (20 MB at 5 million sentences): held, written at commit.
+        self._sentence_scales: dict[str, list[np.ndarray]] = {info.id: [] for info in self.embedders}
         return self
 
     def _discard_unless_committed(self) -> None:
@@ -139,8 +144,10 @@ class BuildWriter:
         for info in self.embedders:
             chunk_spool, sentence_spool = self._spools[info.id]
             chunk_spool.write(np.ascontiguousarray(chunk_vectors[info.id], dtype=np.float32).tobytes())
-            # float16: half the bytes; a cosine moves by under 1e-3 (eval/README.md, "Vector storage").
-            sentence_spool.write(np.ascontiguousarray(sentence_vectors[info.id], dtype=np.float16).tobytes())
+            # int8 with a scale a row: a quarter of float32's bytes, a cosine moves by about 1e-3 (quantize_rows).
+            codes, scales = quantize_rows(sentence_vectors[info.id])
+            sentence_spool.write(codes.tobytes())
+            self._sentence_scales[info.id].append(scales)
         for chunk_terms in terms:
             self._terms.add(chunk_terms)
         self._entries.append(document_entry(document, len(chunks), len(sentences), stamp))
@@ -172,9 +179,11 @@ class BuildWriter:
                 _write_npy(chunk_vectors, dense / f"{stem}.{CHUNK_VECTORS}", np.float16)
             del chunk_vectors
             self._spool(info, "chunks").unlink()
-            sentence_vectors = _read_spool(self._spool(info, "sentences"), np.float16, self.sentences, info.dim)
-            _write_npy(sentence_vectors, dense / f"{stem}.sentences.npy", np.float16)
-            del sentence_vectors
+            codes = _read_spool(self._spool(info, "sentences"), np.int8, self.sentences, info.dim)
+            _write_npy(codes, dense / f"{stem}.{SENTENCE_VECTORS}", np.int8)
+            del codes
+            parts = self._sentence_scales[info.id]
+            np.save(dense / f"{stem}.{SENTENCE_SCALES}", np.concatenate(parts) if parts else np.zeros(0, np.float32))
             self._spool(info, "sentences").unlink()
         lexical = LexicalIndex.from_ids(self._terms)
         lexical.save(self._partial / "bm25")

@@ -12,7 +12,8 @@ import pytest
 from indexer import store
 from indexer.embedders.fake import FakeEmbedder
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from indexer.store import embedder_infos, load_index, read_manifest
+from indexer.store import QuantizedRows, StackedRows, embedder_infos, load_index, read_manifest
+from indexer.store.format import quantize_rows
 from service.qa.engine import Engine
 from tests.support.index_builds import ALL, OtherFake
 from tests.support.index_builds import builds as _builds
@@ -211,13 +212,14 @@ def test_copying_a_build_elsewhere_still_loads(corpus_copy, fake_settings, fake_
 
 
 def test_vectors_are_stored_compactly_and_not_copied_at_load(corpus_copy, fake_settings, fake_embedder, build) -> None:
-    """Issue 11: sentence vectors float16 and memory-mapped; chunk vectors a view of FAISS's own copy."""
+    """Issue 11: sentence vectors int8 with a scale a row, memory-mapped; chunk vectors a view of FAISS's own copy."""
     build([corpus_copy], fake_settings, [fake_embedder])
     root = fake_settings.index_dir.resolve()
-    stored = np.load(root / "dense" / "fake.sentences.npy")
-    assert stored.dtype == np.float16
+    assert np.load(root / "dense" / "fake.sentences.npy").dtype == np.int8
+    assert np.load(root / "dense" / "fake.sentences.scales.npy").dtype == np.float32
     index = load_index(fake_settings.index_dir)
-    assert isinstance(index.sentence_vectors["fake"], np.memmap)
+    sentences = index.sentence_vectors["fake"]
+    assert isinstance(sentences, QuantizedRows) and isinstance(sentences.codes, np.memmap)
     chunk_vectors = index.chunk_vectors["fake"]
     assert not chunk_vectors.flags["OWNDATA"] and chunk_vectors.dtype == np.float32
     # The view is the searched data: searching a chunk's own vector finds that chunk first.
@@ -225,15 +227,47 @@ def test_vectors_are_stored_compactly_and_not_copied_at_load(corpus_copy, fake_s
     assert found[:, 0].tolist() == [0, 1, 2]
     texts = [s.text for s in index.sentences[:5]]
     exact = fake_embedder.embed_passages(texts)
-    assert np.abs(np.asarray(index.sentence_vectors["fake"][:5], np.float32) - exact).max() < 1e-3
+    stored = sentences[:5]
+    # Each component within half a step of its row's scale. Cosines move by under 0.01 here: the fake's
+    # 64-dimensional bag-of-words vectors, a few large components, are the worst case (e5's 384
+    # spread-out components move by about 1e-3: eval/README.md, "Vector storage").
+    assert np.all(np.abs(stored - exact) <= sentences.scales[:5, None] / 2 + 1e-6)
+    assert np.abs(stored @ exact[0] - exact @ exact[0]).max() < 0.01
 
 
-def test_a_build_with_float32_sentence_vectors_still_loads(corpus_copy, fake_settings, fake_embedder, build) -> None:
+def test_quantized_rows_read_like_the_matrix_they_stand_for() -> None:
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(50, 32)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    rows[7] = 0.0  # an all-zero row keeps a usable scale
+    quantized = QuantizedRows(*quantize_rows(rows))
+    assert len(quantized) == 50 and quantized.shape == (50, 32) and quantized.codes.dtype == np.int8
+    whole = np.asarray(quantized)
+    assert np.abs(whole - rows).max() < 0.01 and not whole[7].any()
+    np.testing.assert_allclose(quantized[[3, 1, 3]], whole[[3, 1, 3]])
+    np.testing.assert_allclose(quantized[4], whole[4])
+    np.testing.assert_allclose(quantized[10:12], whole[10:12])
+    vector = rows[0]
+    np.testing.assert_allclose(quantized @ vector, whole @ vector, rtol=1e-5, atol=1e-6)
+    # Quantizing the dequantized rows again gives the same codes (a reused document is written again).
+    again = quantize_rows(whole)
+    np.testing.assert_array_equal(again[0], quantized.codes)
+    # Stacked with float16 rows of an older base, a delta's int8 rows read as one float32 matrix.
+    stacked = StackedRows([rows[:5].astype(np.float16), quantized])
+    assert stacked.dtype == np.float32 and len(stacked) == 55
+    np.testing.assert_allclose(stacked[[0, 5, 54]], np.stack([rows[0].astype(np.float16), whole[0], whole[49]]), atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_a_build_with_float_sentence_vectors_still_loads(corpus_copy, fake_settings, fake_embedder, build, dtype) -> None:
+    """What formats 1 (float32) and 2 (float16) hold: the file's own dtype says how to read it."""
     build([corpus_copy], fake_settings, [fake_embedder])
-    path = fake_settings.index_dir.resolve() / "dense" / "fake.sentences.npy"
-    np.save(path, np.load(path).astype(np.float32))  # what builds before float16 storage hold
+    dense = fake_settings.index_dir.resolve() / "dense"
+    expanded = np.asarray(load_index(fake_settings.index_dir).sentence_vectors["fake"])
+    np.save(dense / "fake.sentences.npy", expanded.astype(dtype))
+    (dense / "fake.sentences.scales.npy").unlink()
     index = load_index(fake_settings.index_dir)
-    assert index.sentence_vectors["fake"].dtype == np.float32
+    assert index.sentence_vectors["fake"].dtype == dtype
     assert Engine.load(fake_settings.engine, [fake_embedder]).ask("Who selects Tokutei Ginou workers?").citations
 
 
