@@ -154,6 +154,22 @@ class QuantizedRows:
         return product * (self.scales if product.ndim == 1 else self.scales[:, None])
 
 
+def row_scores(matrix: StackedRows | QuantizedRows | np.ndarray, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``matrix[rows] @ vector`` in float32, reading only those rows (int8 codes are scaled after the product)."""
+    if isinstance(matrix, QuantizedRows):
+        return (np.asarray(matrix.codes[rows], dtype=np.float32) @ vector) * matrix.scales[rows]
+    if isinstance(matrix, StackedRows):  # each part's rows through its own fast path
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty(len(rows), dtype=np.float32)
+        owner = np.searchsorted(matrix.offsets, rows, side="right") - 1
+        for i, part in enumerate(matrix.parts):
+            mine = owner == i
+            if mine.any():
+                out[mine] = row_scores(part, rows[mine] - matrix.offsets[i], vector)
+        return out
+    return np.asarray(matrix[rows], dtype=np.float32) @ vector
+
+
 #: A matrix of rows: an array (memory-mapped or not), int8 codes with scales, or a base's rows stacked with a delta's.
 RowMatrix = np.ndarray | StackedRows | QuantizedRows
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from indexer.embedders import Embedder
 from indexer.store import IndexData
+from indexer.store.format import row_scores
 from indexer.store.records import document_header, records_at
 from service.qa.fusion import FusionConfig, fuse
 from service.qa.query import Query
@@ -111,8 +112,8 @@ class Retriever:
         sentence_rows, owner = self.index.sentence_spans(rows_)
         own = np.full(len(rows_), -np.inf, dtype=np.float32)
         if len(sentence_rows):
-            sentence_scores = self.index.sentence_vectors[signal][sentence_rows] @ vector
-            np.maximum.at(own, owner, sentence_scores.astype(np.float32))
+            sentence_scores = row_scores(self.index.sentence_vectors[signal], sentence_rows, vector)
+            np.maximum.at(own, owner, sentence_scores.astype(np.float32, copy=False))
         best = np.maximum(scores_.astype(np.float32), own)
         order = np.argsort(-best, kind="stable")[:depth]
         return rows_[order], best[order]
