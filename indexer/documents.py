@@ -132,61 +132,69 @@ def discover(
     to nothing is yielded too, so that reading it fails with a warning instead of silence.
     ``unreadable(folder, reason)`` hears of each folder that could not be listed (default: a warning).
     """
-    for path, root, in_folder in _discover(paths, unreadable):
+    for path, root, in_folder, _ in _discover(paths, unreadable):
         yield Path(path), root, in_folder
 
 
 def _discover(
     paths: Iterable[Path], unreadable: Callable[[Path, str], None] | None = None
-) -> Iterator[tuple[str, Path, bool]]:
-    """:func:`discover` with each file as a string: a no-op run over 82,645 files needs no ``Path`` for them."""
+) -> Iterator[tuple[str, Path, bool, bool | None]]:
+    """:func:`discover` with each file as a string, and whether its folder lists its sidecar (``None``:
+    not known, ``stat`` it): a no-op run over 82,645 files needs no ``Path`` and no second listing."""
     for given in paths:
         if given.is_file():
-            yield str(given), given.parent, False
+            yield str(given), given.parent, False, None
             continue
         if not given.is_dir():
             log.warning("skipping %s: no such file or directory", given)
             continue
-        for path in _walk(given, unreadable or _warn_unreadable):
-            name = os.path.basename(path)
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in SUPPORTED_SUFFIXES:
-                yield path, given, True
+        for path, sidecar in _walk(given, unreadable or _warn_unreadable):
+            yield path, given, True, sidecar
 
 
 def _warn_unreadable(folder: Path, reason: str) -> None:
     log.warning("skipping folder %s: %s", folder, reason)
 
 
-def _walk(folder: Path, unreadable: Callable[[Path, str], None]) -> list[str]:
-    """Every file (or link that is not to a folder) under ``folder``, in sorted order; links to folders are
-    not followed.
+def _walk(folder: Path, unreadable: Callable[[Path, str], None]) -> list[tuple[str, bool]]:
+    """Every supported, not hidden file (or link that is not to a folder) under ``folder``, in sorted order,
+    with whether its sidecar is beside it; links to folders are not followed.
 
     ``Path.rglob`` passes over a folder it may not read in silence; a folder of documents that
     vanishes from the index without a word is a support ticket, so each one is warned about.
     ``os.scandir`` tells files from folders by the listing's own entry type, without a ``stat``
-    a file (``os.walk`` plus ``Path.is_file`` made two; 1.3 of a 6 s profiled run at 82,645 files),
-    and its paths stay strings.
+    a file (``os.walk`` plus ``Path.is_file`` made two; 1.3 of a 6 s profiled run at 82,645 files).
+    Each folder's entries are visited sorted by name, subfolders in place: the order of sorting
+    the whole list by path parts (as ``sorted`` over ``Path`` objects does), without that sort.
     """
-    found: list[str] = []
-    pending = [str(folder)]
-    while pending:
-        current = pending.pop()
+    found: list[tuple[str, bool]] = []
+
+    def visit(current: str) -> None:
         try:
-            with os.scandir(current) as entries:
-                for entry in entries:
-                    try:
-                        is_folder = entry.is_dir()  # follows a link, as os.walk does to list it as a folder
-                    except OSError:
-                        is_folder = False
-                    if is_folder:
-                        if not entry.is_symlink():
-                            pending.append(entry.path)
-                    elif entry.is_file() or entry.is_symlink():  # a dangling link too: reading it says why
-                        found.append(entry.path)
+            with os.scandir(current) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
         except OSError as error:
             unreadable(Path(current), f"cannot be read ({error.strerror or error})")
-    # POSIX paths compare part by part (``sorted`` over ``Path`` objects), so sort by the parts.
-    return sorted(found, key=lambda path: path.split(os.sep))
+            return
+        names = {entry.name for entry in entries}
+        for entry in entries:
+            try:
+                is_folder = entry.is_dir()  # follows a link, as os.walk does to list it as a folder
+            except OSError:
+                is_folder = False
+            if is_folder:
+                if not entry.is_symlink():
+                    visit(entry.path)
+                continue
+            name = entry.name
+            dot = name.rfind(".")
+            if name.startswith(".") or dot < 0 or name[dot:].lower() not in SUPPORTED_SUFFIXES:
+                continue
+            if entry.is_file() or entry.is_symlink():  # a dangling link too: reading it says why
+                found.append((entry.path, name + META_SUFFIX in names))
+
+    visit(str(folder))
+    return found
 
 
 def outside_folder(path: Path, folder: Path) -> bool:
@@ -447,20 +455,7 @@ def load_documents(
         _skip(loaded, folder, f"folder {reason}")
 
     resolved_roots: dict[Path, str] = {}
-    listings: dict[str, frozenset[str] | None] = {}
-
-    def sidecar_listed(path: str) -> bool | None:
-        """Whether the file's folder lists its sidecar (``None``: the folder could not be listed; stat it)."""
-        folder, name = os.path.split(path)  # strings: Path.parent and hashing cost more than the stat saved
-        if folder not in listings:
-            try:
-                listings[folder] = frozenset(os.listdir(folder or "."))
-            except OSError:
-                listings[folder] = None
-        names = listings[folder]
-        return None if names is None else name + META_SUFFIX in names
-
-    for where, root, in_folder in _discover(paths, unreadable):
+    for where, root, in_folder, sidecar_listed in _discover(paths, unreadable):
         try:
             link_stat: os.stat_result | None = os.lstat(where)
         except OSError:
@@ -475,7 +470,7 @@ def load_documents(
         if root not in resolved_roots:
             resolved_roots[root] = str(root.resolve())
         # A link's stamp is its target's (``stat`` follows it); a plain file's ``lstat`` is its ``stat``.
-        stamp = file_stamp(where, root, resolved_roots[root], None if is_link else link_stat, sidecar_listed(where))
+        stamp = file_stamp(where, root, resolved_roots[root], None if is_link else link_stat, sidecar_listed)
         previous = (known or {}).get(stamp["key"]) if stamp else None
         if previous is not None and previous[1] == stamp and previous[0] not in seen:
             seen[previous[0]] = where

@@ -216,6 +216,18 @@ def test_unsupported_and_hidden_files_are_ignored(tmp_path: Path) -> None:
     assert [p.name for p, _, _ in discover([tmp_path])] == ["keep.txt"]
 
 
+def test_files_come_in_the_order_of_their_sorted_paths(tmp_path: Path) -> None:
+    # Folders visited in place among the files, by name: the order ``sorted`` gives Path objects
+    # (part by part), which the ids of colliding names depend on.
+    names = ["b.txt", "a/z.md", "a.txt", "a-b.txt", "A.txt", "a/b/c.txt", "ab/x.txt", "a b.txt", "Z/y.txt", "x.PDF"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("Some text.")
+    (tmp_path / "a" / "link-to-folder.txt").symlink_to(tmp_path / "ab")  # a link to a folder is not a file
+    found = [p for p, _, _ in discover([tmp_path])]
+    assert found == sorted(tmp_path / name for name in names)
+
+
 def test_missing_path_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         docs, skipped = _load([tmp_path / "nope"])
