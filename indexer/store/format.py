@@ -10,9 +10,12 @@ Layout of one build::
                            each chunk's analysed BM25 terms, so the next build need not analyse it again
                            (format 1 had documents.jsonl, chunks.jsonl and sentences.jsonl instead)
     dense/<embedder>.faiss       chunk vectors (inner product over L2-normalised vectors)
-    dense/<embedder>.sentences.npy   sentence vectors, for picking answer sentences
+    dense/<embedder>.sentences.npy   sentence vectors, for picking answer sentences: int8 codes (format 3;
+                                     float16 rows in format 2, float32 before)
+    dense/<embedder>.sentences.scales.npy   one float32 scale a sentence (format 3: row = codes × scale)
     dense/<embedder>.chunks.npy      float16 chunk vectors, where the FAISS index holds only 8-bit codes (HNSW)
     bm25/                  bm25s postings over language-stemmed chunk tokens
+    base.txt               the base build's id for a delta build, empty for a complete one (read by pruning)
 
 ``index_dir`` itself is a symbolic link to the current build under ``<index_dir>.builds/``
 (see ``writer`` for the atomic swap).
