@@ -166,9 +166,11 @@ class LexicalIndex:
             return None
         start, end = span
         retriever: Any = self._retriever
-        rows = retriever.scores["indices"][start:end]
-        keep = rows < self.rows  # an empty index holds one placeholder row past ``rows``
-        return rows[keep], retriever.scores["data"][start:end][keep]
+        rows, scores = retriever.scores["indices"][start:end], retriever.scores["data"][start:end]
+        if self.rows == 0:  # only an empty index holds a row past ``rows``: its placeholder
+            return rows[:0], scores[:0]
+        # Views, not copies: a common token's postings are hundreds of thousands of rows at 10^6 chunks.
+        return rows, scores
 
 
 class TermIds(Sequence[list[int]]):
