@@ -34,7 +34,7 @@ from indexer.pipeline import build_index
 from service.config import Settings
 from service.qa.answering import ReaderScores
 from service.qa.engine import Engine
-from service.qa.reranker.reader import AnswerReader, Calibration
+from service.qa.reranker.reader import AnswerReader, Calibration, sentence_mass
 
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, detail)
 
@@ -125,12 +125,6 @@ def threshold_for(answerable_best: Sequence[float], max_false_abstention: float)
     return float(best[allowed])
 
 
-def question_feature(margins: Sequence[np.ndarray]) -> float | None:
-    """``logsumexp`` of every margin of the question (``None`` when nothing was read)."""
-    values = [np.asarray(m, dtype=np.float64) for m in margins if len(m)]
-    return float(np.logaddexp.reduce(np.concatenate(values))) if values else None
-
-
 def calibrate(
     reader: AnswerReader, pools: Sequence[EnginePool], answerable: Sequence[bool], max_false_abstention: float,
     progress: Progress | None = None,
@@ -158,13 +152,12 @@ def fit_calibration(
     best = [float(max((p.max() for p in ps if len(p)), default=0.0)) for ps in probs]
     threshold = threshold_for([b for b, ok in zip(best, answerable, strict=True) if ok], max_false_abstention)
 
-    read = [(question_feature(m), pool.answerable_here) for m, pool in zip(margins, pools, strict=True)]
+    read = [(sentence_mass(m), pool.answerable_here) for m, pool in zip(margins, pools, strict=True)]
     qx = np.array([[f] for f, _ in read if f is not None], dtype=np.float64).reshape(-1, 1)
     qy = np.array([float(here) for f, here in read if f is not None], dtype=np.float64)
     (scale,), answerable_bias = fit_logistic(qx, qy)
-    fitted = replace(sentence, threshold=threshold, answerable_scale=float(scale), answerable_bias=answerable_bias,
-                     abstain={"*": 0.0})  # non-empty: ``answerable`` uses the question-level mapping
-    scores = [ReaderScores(p, fitted.answerable(m, p)) for m, p in zip(margins, probs, strict=True)]
+    fitted = replace(sentence, threshold=threshold, answerable_scale=float(scale), answerable_bias=answerable_bias)
+    scores = [ReaderScores(p, fitted.question_probability(m)) for m, p in zip(margins, probs, strict=True)]
 
     def cut(lang: str | None) -> float:
         return threshold_for(

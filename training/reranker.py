@@ -75,7 +75,7 @@ class TrainConfig:
     #: BM25 distractor passages read with each training question's own passage.
     distractors: int = 1
     #: Passes over the training questions; a fraction reads that share of one shuffled pass. 1.0 (15,440
-    #: questions, 1,930 steps, about 1.5-2 hours on the 2-core machine) is what the shipped model was
+    #: questions, 1,930 steps, about 2.5 hours on the 2-core machine) is what the shipped model was
     #: trained with; 0.4 (the model before it) read 6,200 and reached 2-3 points lower first-sentence hit.
     epochs: float = 1.0
     #: Questions per optimiser step.

@@ -93,12 +93,18 @@ class StackedRows:
             return np.asarray(self.parts[which][row - self.offsets[which]])
         rows = np.arange(len(self))[key] if isinstance(key, slice) else np.asarray(key, dtype=np.int64)
         out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        for part, mine, local in self.split(rows):
+            out[mine] = part[local]
+        return out
+
+    def split(self, rows: np.ndarray) -> Iterator[tuple[np.ndarray | QuantizedRows, np.ndarray, np.ndarray]]:
+        """For each part holding some of ``rows``: the part, which of ``rows`` it holds (a mask), their rows in it."""
+        rows = np.asarray(rows, dtype=np.int64)
         owner = np.searchsorted(self.offsets, rows, side="right") - 1
         for i, part in enumerate(self.parts):
             mine = owner == i
             if mine.any():
-                out[mine] = part[rows[mine] - self.offsets[i]]
-        return out
+                yield part, mine, rows[mine] - self.offsets[i]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         whole = np.concatenate([np.asarray(p, dtype=self.dtype) for p in self.parts])
@@ -162,13 +168,9 @@ def row_scores(matrix: StackedRows | QuantizedRows | np.ndarray, rows: np.ndarra
     if isinstance(matrix, QuantizedRows):
         return (np.asarray(matrix.codes[rows], dtype=np.float32) @ vector) * matrix.scales[rows]
     if isinstance(matrix, StackedRows):  # each part's rows through its own fast path
-        rows = np.asarray(rows, dtype=np.int64)
         out = np.empty(len(rows), dtype=np.float32)
-        owner = np.searchsorted(matrix.offsets, rows, side="right") - 1
-        for i, part in enumerate(matrix.parts):
-            mine = owner == i
-            if mine.any():
-                out[mine] = row_scores(part, rows[mine] - matrix.offsets[i], vector)
+        for part, mine, local in matrix.split(rows):
+            out[mine] = row_scores(part, local, vector)
         return out
     return np.asarray(matrix[rows], dtype=np.float32) @ vector
 
@@ -467,14 +469,15 @@ def build_manifest(contents: BuildContents, build_id: str) -> dict[str, Any]:
 
 def missing_files(index_dir: Path, manifest: dict[str, Any]) -> list[str]:
     """The files a build needs that are not there (a cheap check: existence only, nothing parsed)."""
-    records = [RECORDS_FILE] if manifest.get("format_version", FORMAT_VERSION) >= 2 else JSONL_RECORDS
+    version = manifest.get("format_version", FORMAT_VERSION)
+    records = [RECORDS_FILE] if version >= 2 else JSONL_RECORDS
     needed = [*records, "bm25"]
     separate = []  # float16 chunk vectors beside an HNSW index of quantised codes (a delta's are in its flat index)
     scales: list[str] = []  # this build's own (a base written by format 2 has float16 sentence rows instead)
     for entry in manifest.get("embedders", []):
         stem = vector_stem(str(entry.get("id", "")))
         needed += [f"dense/{stem}.faiss", f"dense/{stem}.{SENTENCE_VECTORS}"]
-        if manifest.get("format_version", FORMAT_VERSION) >= 3:
+        if version >= 3:
             scales.append(f"dense/{stem}.{SENTENCE_SCALES}")
         separate.append(f"dense/{stem}.{CHUNK_VECTORS}")
     dense = manifest.get("dense_index", {})

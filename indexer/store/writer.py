@@ -256,6 +256,15 @@ def _swap_link(index_dir: Path, target: Path) -> None:
     os.replace(temporary, index_dir)  # atomic on POSIX
 
 
+def _base_name(build: Path, manifest: dict[str, Any] | None) -> str:
+    """The folder name of the base ``build`` stacks on ("" for a complete build): from its manifest when
+    the caller holds it, else from its ``base.txt`` (its manifest for a build written before that file)."""
+    if manifest is None and (build / BASE_FILE).exists():
+        return (build / BASE_FILE).read_text(encoding="utf-8").strip()
+    base = base_dir(build, manifest if manifest is not None else orjson.loads((build / MANIFEST).read_bytes()))
+    return base.name if base is not None else ""
+
+
 def _prune(builds: Path, keep: Path, manifest: dict[str, Any]) -> None:
     """Delete all but the newest ``KEEP_BUILDS`` builds and the bases they stack on (partial ones went in :func:`_remove_debris`).
 
@@ -270,20 +279,12 @@ def _prune(builds: Path, keep: Path, manifest: dict[str, Any]) -> None:
     # another spelling of its path must not be deleted as unknown.
     kept = {keep.name, *(p.name for p in complete[-KEEP_BUILDS:])}
     for name in list(kept):
-        build = builds / name
         try:
-            if build == keep:
-                base = base_dir(build, manifest)
-                named = base.name if base is not None else ""
-            elif (build / BASE_FILE).exists():
-                named = (build / BASE_FILE).read_text(encoding="utf-8").strip()
-            else:  # a build written before base.txt existed
-                base = base_dir(build, orjson.loads((build / MANIFEST).read_bytes()))
-                named = base.name if base is not None else ""
+            base = _base_name(builds / name, manifest if name == keep.name else None)
         except (OSError, ValueError):
             continue
-        if named:
-            kept.add(named)
+        if base:
+            kept.add(base)
     for old in complete:
         if old.name not in kept:
             shutil.rmtree(old, ignore_errors=True)

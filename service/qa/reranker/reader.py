@@ -61,6 +61,13 @@ HEAD_PREFIX = "head."
 NULL_KEY = "head.null"
 
 
+def sentence_mass(margins: Sequence[np.ndarray]) -> float | None:
+    """``logsumexp`` of every sentence margin of a question: the trained softmax's mass on the sentences
+    against the null, as a logit (``None`` when no sentence was read)."""
+    values = [np.asarray(m, dtype=np.float64) for m in margins if len(m)]
+    return float(np.logaddexp.reduce(np.concatenate(values))) if values else None
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Per sentence, P(it answers) = sigmoid(margin · (logit − null) + rank / passage rank + bias).
@@ -93,11 +100,14 @@ class Calibration:
         """P(some sentence of these passages answers the question) (the best sentence's without ``abstain``)."""
         if not self.abstain:
             return max((float(p.max()) for p in probabilities if len(p)), default=0.0)
-        values = [np.asarray(m, dtype=np.float64) for m in margins if len(m)]
-        if not values:
+        return self.question_probability(margins)
+
+    def question_probability(self, margins: Sequence[np.ndarray]) -> float:
+        """sigmoid(answerable_scale · :func:`sentence_mass` + answerable_bias); 0 when nothing was read."""
+        mass = sentence_mass(margins)
+        if mass is None:
             return 0.0
-        z = self.answerable_scale * float(np.logaddexp.reduce(np.concatenate(values))) + self.answerable_bias
-        return float(1.0 / (1.0 + np.exp(-z)))
+        return float(1.0 / (1.0 + np.exp(-(self.answerable_scale * mass + self.answerable_bias))))
 
     def abstain_threshold(self, lang: str) -> float:
         """The P(answerable) below which a question in ``lang`` is not answered."""
