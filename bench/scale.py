@@ -35,6 +35,7 @@ from indexer.store import DenseIndexConfig
 ROOT = Path(__file__).resolve().parent.parent
 #: The shipped threshold for HNSW (results at any other are written to scale-N-annM.json).
 DEFAULT_ANN = DenseIndexConfig().ann_min_chunks
+DEFAULT_PQ = DenseIndexConfig().pq_min_chunks
 RESULTS = ROOT / "bench" / "results"
 DIM = 384
 SENTENCES_PER_DOC = 40
@@ -88,13 +89,13 @@ def chunks_per_document(sentences: list[str], seed: int) -> float:
     return sum(counts) / len(counts)
 
 
-def build(corpus: Path, index_dir: Path, ann_min_chunks: int) -> dict[str, Any]:
+def build(corpus: Path, index_dir: Path, dense_index: DenseIndexConfig) -> dict[str, Any]:
     from indexer.embedders.fake import FakeEmbedder
     from indexer.pipeline import IndexConfig, build_index
-    from indexer.store import DenseIndexConfig, read_manifest
+    from indexer.store import read_manifest
 
     started = time.perf_counter()
-    config = IndexConfig(index_dir=index_dir, dense_index=DenseIndexConfig(ann_min_chunks=ann_min_chunks))
+    config = IndexConfig(index_dir=index_dir, dense_index=dense_index)
     report = build_index([corpus], config, [FakeEmbedder(dim=DIM)])
     seconds = time.perf_counter() - started
     kind = "delta" if "base" in read_manifest(index_dir) else "complete"
@@ -163,6 +164,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "eval-data")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--ann-min-chunks", type=int, default=DEFAULT_ANN, help="HNSW from this many chunks (TANYA_ANN_MIN_CHUNKS)")
+    parser.add_argument("--pq-min-chunks", type=int, default=DEFAULT_PQ, help="Fast-scan PQ from this many chunks (TANYA_PQ_MIN_CHUNKS)")
     parser.add_argument("--work", type=Path, default=None, help="Keep the corpus and index here (default: a temp dir)")
     parser.add_argument("--measure", nargs=2, metavar=("INDEX_DIR", "QUESTIONS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -173,20 +175,21 @@ def main() -> int:
     sentences, questions = sentence_pool(args.data)
     per_doc = chunks_per_document(sentences, args.seed)
     documents = max(1, round(args.chunks / per_doc))
+    dense_index = DenseIndexConfig(pq_min_chunks=args.pq_min_chunks, ann_min_chunks=args.ann_min_chunks)
     with tempfile.TemporaryDirectory(prefix="tanya-scale-") as tmp:
         work = args.work or Path(tmp)
         corpus, index_dir = work / "corpus", work / "index"
         print(f"scale: {documents:,} documents of {SENTENCES_PER_DOC} sentences (~{per_doc:.1f} chunks each)", file=sys.stderr)
         write_corpus(corpus, documents, sentences, args.seed)
-        first = build(corpus, index_dir, args.ann_min_chunks)
+        first = build(corpus, index_dir, dense_index)
         print(f"scale: built {first['chunks']:,} chunks in {first['seconds']:.1f} s", file=sys.stderr)
-        noop = build(corpus, index_dir, args.ann_min_chunks)
+        noop = build(corpus, index_dir, dense_index)
         rng = random.Random(args.seed + 1)
         added = corpus / "added-document.txt"
         added.write_text("Added\n\n" + " ".join(rng.choice(sentences) for _ in range(SENTENCES_PER_DOC)) + "\n", encoding="utf-8")
-        add = build(corpus, index_dir, args.ann_min_chunks)
+        add = build(corpus, index_dir, dense_index)
         added.unlink()
-        remove = build(corpus, index_dir, args.ann_min_chunks)
+        remove = build(corpus, index_dir, dense_index)
         sample = random.Random(args.seed + 2).sample(questions, min(QUERIES, len(questions)))
         questions_file = work / "questions.json"
         questions_file.write_text(json.dumps(sample), encoding="utf-8")
@@ -209,11 +212,12 @@ def main() -> int:
         "noop_reindex_s": round(noop["seconds"], 3), "noop_changed": noop["changed"],
         # What the add and remove runs wrote: a delta build (only the change) or a complete build.
         "add_wrote": add["kind"], "remove_wrote": remove["kind"],
-        "index_type": measured["index_type"], "ann_min_chunks": args.ann_min_chunks, "dense": f"fake embedder, dim {DIM}",
+        "index_type": measured["index_type"], "pq_min_chunks": args.pq_min_chunks, "ann_min_chunks": args.ann_min_chunks, "dense": f"fake embedder, dim {DIM}",
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count()}, "date": time.strftime("%Y-%m-%d"),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.ann_min_chunks == DEFAULT_ANN else f"-ann{args.ann_min_chunks}"
+    suffix += "" if args.pq_min_chunks == DEFAULT_PQ else f"-pq{args.pq_min_chunks}"
     out = RESULTS / f"scale-{args.chunks}{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))

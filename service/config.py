@@ -80,12 +80,17 @@ class Settings(BaseSettings):
     chunk_overlap_sentences: int = Field(default=1, ge=0, le=5)
     embedders: Annotated[list[str], NoDecode] = ["e5-small", "use-m3"]
     embed_batch_size: int = Field(default=32, ge=1)
+    pq_min_chunks: int = Field(
+        default=50_000, ge=0,
+        description="Chunks from which FAISS scans 4-bit PQ codes (the best rescored exactly) instead of every "
+        "float32 vector; 0 = never",
+    )
     ann_min_chunks: int = Field(
-        default=200_000, ge=0, description="Chunks from which FAISS uses HNSW instead of exact search; 0 = always exact"
+        default=200_000, ge=0, description="Chunks from which FAISS uses HNSW instead of a full scan; 0 = never"
     )
     hnsw_storage: Literal["sq8", "flat"] = Field(
         default="sq8",
-        description="What HNSW keeps of each vector: sq8 = 8-bit codes, its pool rescored from float16 vectors "
+        description="What HNSW keeps of each vector: sq8 = 8-bit codes, its pool rescored from int8 vectors "
         "stored beside it (a quarter of the memory); flat = float32",
     )
     delta_min_chunks: int = Field(
@@ -200,7 +205,9 @@ class Settings(BaseSettings):
             follow_symlinks=self.follow_symlinks,
             batch_size=self.embed_batch_size,
             tiktoken_cache_dir=self.tiktoken_cache_dir,
-            dense_index=DenseIndexConfig(ann_min_chunks=self.ann_min_chunks, hnsw_storage=self.hnsw_storage),
+            dense_index=DenseIndexConfig(
+                pq_min_chunks=self.pq_min_chunks, ann_min_chunks=self.ann_min_chunks, hnsw_storage=self.hnsw_storage
+            ),
             delta_min_chunks=self.delta_min_chunks,
             max_delta_share=self.max_delta_share,
             text_budget_chars=self.index_text_budget_chars,

@@ -13,7 +13,9 @@ Layout of one build::
     dense/<embedder>.sentences.npy   sentence vectors, for picking answer sentences: int8 codes (format 3;
                                      float16 rows in format 2, float32 before)
     dense/<embedder>.sentences.scales.npy   one float32 scale a sentence (format 3: row = codes × scale)
-    dense/<embedder>.chunks.npy      float16 chunk vectors, where the FAISS index holds only 8-bit codes (HNSW)
+    dense/<embedder>.chunks.npy      chunk vectors, where the FAISS index holds only quantised codes (PQ, HNSW):
+                                     int8 codes (format 4; float16 rows before)
+    dense/<embedder>.chunks.scales.npy      one float32 scale a chunk vector (format 4)
     bm25/                  bm25s postings over language-stemmed chunk tokens
     base.txt               the base build's id for a delta build, empty for a complete one (read by pruning)
 
@@ -50,10 +52,10 @@ from indexer.lexical import LexicalIndex, SegmentedLexical
 from indexer.store.records import RECORDS_FILE, column, document_summaries, first_sentence_rows
 
 FORMAT = "tanya-index"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Versions this code reads (1: records in JSON lines, no delta builds; 2: float16 sentence vectors;
-#: 3: int8 sentence vectors with one scale a row).
-READABLE_VERSIONS = (1, 2, 3)
+#: 3: int8 sentence vectors with one scale a row; 4: the chunk vectors beside a quantised index too).
+READABLE_VERSIONS = (1, 2, 3, 4)
 #: The record files of format 1 (format 2 has ``records.sqlite``).
 JSONL_RECORDS = ["documents.jsonl", "chunks.jsonl", "sentences.jsonl"]
 ANALYZER = "snowball-en-id/v1"
@@ -61,8 +63,10 @@ MANIFEST = "manifest.json"
 #: Beside the manifest: the base build's id for a delta, empty for a complete build. Pruning old
 #: builds reads this instead of their manifests (tens of megabytes at 10^6 chunks).
 BASE_FILE = "base.txt"
-#: Suffix of the float16 chunk vectors stored beside an HNSW index that holds quantised codes.
+#: Chunk vectors stored beside a FAISS index that holds quantised codes (PQ, HNSW sq8): int8 codes (format 4;
+#: float16 rows before) and one float32 scale a row. The retriever rescores what the index finds with them.
 CHUNK_VECTORS = "chunks.npy"
+CHUNK_SCALES = "chunks.scales.npy"
 #: Sentence vectors: int8 codes (format 3; float16 rows in format 2) and, beside them, one float32 scale a row.
 SENTENCE_VECTORS = "sentences.npy"
 SENTENCE_SCALES = "sentences.scales.npy"
@@ -307,40 +311,54 @@ class DeltaBase:
 
 @dataclass(frozen=True)
 class DenseIndexConfig:
-    """Which FAISS index holds the chunk vectors: exact below ``ann_min_chunks``, HNSW from there on.
+    """Which FAISS index holds the chunk vectors, by size: exact, then fast-scan PQ, then HNSW.
 
-    Exact search is linear in the index (a matrix-vector product over every chunk, bench/scale.py);
-    HNSW is used only where exact search is too slow. M 48 / efConstruction 200: at 10^5 of the
-    benchmark's fake vectors and the search breadth the retriever uses (efSearch 600), recall@10
-    against exact 0.954 in 3.0 ms a query; M 32 / 100 built in 18 instead of 41 s but reached
-    only 0.922 (and 0.951 at efSearch 1,500, 4.9 ms). One thread, 200 queries, k 300.
+    - **Exact** (``IndexFlatIP``) below ``pq_min_chunks``: one matrix-vector product over every
+      chunk, linear in the index (7 ms at 10^5 chunks, bench/scale.py).
+    - **Fast-scan PQ** (``IndexPQFastScan``) from ``pq_min_chunks``: every chunk is still scored,
+      but from 4-bit product-quantiser codes (a nibble per two dimensions: 96 bytes a 384-dim
+      vector) that FAISS scans with SIMD lookup tables. The retriever rescores the best
+      ``PQ_RESCORE`` with the vectors stored beside the index, so the scores it returns are exact
+      to about 1e-3 (their int8 rounding). At 10^5 of the benchmark's fake vectors, one thread: 0.85 ms a query and recall@10
+      against exact 0.966 (exact search 6 ms; HNSW at efSearch 600 3.5 ms and 0.963).
+    - **HNSW** from ``ann_min_chunks``, where scanning every code grows too slow (9.4 ms at 10^6).
+      M 48 / efConstruction 200: at 10^5 fake vectors and the retriever's efSearch 600, recall@10
+      0.954 in 3.0 ms; M 32 / 100 built in 18 instead of 41 s but reached only 0.922. HNSW keeps
+      8-bit scalar-quantised codes ("sq8": at 10^6 chunks 0.38 instead of 1.5 GB per 384-dim
+      encoder); its pool is rescored with the stored vectors too.
 
-    HNSW keeps its vectors as 8-bit scalar-quantised codes ("sq8": a byte a dimension, a quarter
-    of float32: at 10^6 chunks 0.38 instead of 1.5 GB per 384-dim encoder). The graph search uses
-    the codes; the pool it returns is rescored with the float16 vectors stored beside the index
-    (``dense/<embedder>.chunks.npy``, memory-mapped: only the pool's rows are read).
+    Both approximate kinds store the chunk vectors beside the index as int8 codes with a scale a row
+    (``dense/<embedder>.chunks.npy``, memory-mapped: only the rescored rows are read). Not float16:
+    converting a thousand float16 rows to float32 took 1.4 ms, int8 ones 0.25 ms (numpy 2.4 here).
     """
 
+    #: Chunks from which fast-scan PQ replaces exact search (0: never); ``TANYA_PQ_MIN_CHUNKS``.
+    pq_min_chunks: int = 50_000
     ann_min_chunks: int = 200_000
     hnsw_m: int = 48
     hnsw_ef_construction: int = 200
-    #: "sq8" or "flat" (float32 codes, no separate float16 vectors); ``TANYA_HNSW_STORAGE``.
+    #: "sq8" or "flat" (float32 codes, no separate vectors); ``TANYA_HNSW_STORAGE``.
     hnsw_storage: str = "sq8"
-    #: Rows the quantiser's per-dimension range is learnt from (evenly spaced through the build).
+    #: Rows a quantiser (SQ8's ranges, PQ's codebooks) is learnt from (evenly spaced through the build).
     sq_train_rows: int = 100_000
 
     def separate_vectors(self, chunks: int) -> bool:
         """Whether the chunk vectors are stored beside the FAISS index (it holds only quantised codes)."""
-        return self.kind(chunks) == "hnsw" and self.hnsw_storage == "sq8"
+        return stores_separate_vectors(self.describe(chunks))
 
     def kind(self, chunks: int) -> str:
-        """``"flat"`` or ``"hnsw"`` for an index of ``chunks`` vectors."""
-        return "hnsw" if 0 < self.ann_min_chunks <= chunks else "flat"
+        """``"flat"``, ``"pq"`` or ``"hnsw"`` for an index of ``chunks`` vectors."""
+        if 0 < self.ann_min_chunks <= chunks:
+            return "hnsw"
+        return "pq" if 0 < self.pq_min_chunks <= chunks else "flat"
 
     def describe(self, chunks: int) -> dict[str, Any]:
         """The manifest's record of the index type and its parameters."""
-        if self.kind(chunks) == "flat":
+        kind = self.kind(chunks)
+        if kind == "flat":
             return {"type": "flat", "metric": "inner_product"}
+        if kind == "pq":
+            return {"type": "pq", "metric": "inner_product", "bits": 4, "dims_per_code": 2, "fast_scan": True}
         return {
             "type": "hnsw", "metric": "inner_product", "m": self.hnsw_m, "ef_construction": self.hnsw_ef_construction,
             "storage": self.hnsw_storage,
@@ -351,23 +369,34 @@ class DenseIndexConfig:
         import faiss
 
         index: Any
-        if self.kind(len(vectors)) == "hnsw":
+        step = max(1, len(vectors) // self.sq_train_rows)
+        kind = self.kind(len(vectors))
+        if kind == "hnsw":
             if self.hnsw_storage == "sq8":
                 quantiser = faiss.ScalarQuantizer.QT_8bit  # an enum value; the stubs type it as the class
                 index = faiss.IndexHNSWSQ(dim, quantiser, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)  # type: ignore[arg-type]
-                step = max(1, len(vectors) // self.sq_train_rows)
                 index.train(np.ascontiguousarray(vectors[::step], dtype=np.float32))
             elif self.hnsw_storage == "flat":
                 index = faiss.IndexHNSWFlat(dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             else:
                 raise ValueError(f"unknown HNSW storage {self.hnsw_storage!r} (sq8 or flat)")
             index.hnsw.efConstruction = self.hnsw_ef_construction
+        elif kind == "pq":
+            # Two dimensions a 4-bit code (one for an odd dimension): 192 codes for E5's 384, 256 for USE's 512.
+            index = faiss.IndexPQFastScan(dim, dim // 2 if dim % 2 == 0 else dim, 4, faiss.METRIC_INNER_PRODUCT)
+            index.train(np.ascontiguousarray(vectors[::step], dtype=np.float32))
         else:
             index = faiss.IndexFlatIP(dim)
         # In slices: ``vectors`` may be a memory-mapped spool (indexer.store.writer) larger than memory allows twice.
         for start in range(0, len(vectors), 65_536):
             index.add(np.ascontiguousarray(vectors[start : start + 65_536], dtype=np.float32))
         return index
+
+
+def stores_separate_vectors(dense_index: Mapping[str, Any]) -> bool:
+    """Whether a build with this manifest ``dense_index`` keeps its chunk vectors beside its FAISS index."""
+    kind = dense_index.get("type")
+    return kind == "pq" or (kind == "hnsw" and dense_index.get("storage") == "sq8")
 
 
 def flat_vectors(index: Any) -> np.ndarray:
@@ -472,7 +501,7 @@ def missing_files(index_dir: Path, manifest: dict[str, Any]) -> list[str]:
     version = manifest.get("format_version", FORMAT_VERSION)
     records = [RECORDS_FILE] if version >= 2 else JSONL_RECORDS
     needed = [*records, "bm25"]
-    separate = []  # float16 chunk vectors beside an HNSW index of quantised codes (a delta's are in its flat index)
+    separate = []  # chunk vectors beside an index of quantised codes (a delta's are in its flat index)
     scales: list[str] = []  # this build's own (a base written by format 2 has float16 sentence rows instead)
     for entry in manifest.get("embedders", []):
         stem = vector_stem(str(entry.get("id", "")))
@@ -480,8 +509,9 @@ def missing_files(index_dir: Path, manifest: dict[str, Any]) -> list[str]:
         if version >= 3:
             scales.append(f"dense/{stem}.{SENTENCE_SCALES}")
         separate.append(f"dense/{stem}.{CHUNK_VECTORS}")
-    dense = manifest.get("dense_index", {})
-    if not (dense.get("type") == "hnsw" and dense.get("storage") == "sq8"):
+        if version >= 4:
+            separate.append(f"dense/{stem}.{CHUNK_SCALES}")
+    if not stores_separate_vectors(manifest.get("dense_index", {})):
         separate = []
     base = base_dir(index_dir, manifest)
     own = (needed if base is not None else needed + separate) + scales

@@ -16,6 +16,7 @@ from indexer.documents import Document
 from indexer.errors import IndexCorruptError
 from indexer.lexical import LexicalIndex, SegmentedLexical
 from indexer.store.format import (
+    CHUNK_SCALES,
     CHUNK_VECTORS,
     SENTENCE_SCALES,
     SENTENCE_VECTORS,
@@ -74,8 +75,8 @@ class _Segment:
     chunks: Sequence[Chunk]
     sentences: Sequence[Sentence]
     faiss: dict[str, Any]
-    #: Float32 views of a flat FAISS index's storage, or the float16 rows stored beside quantised HNSW codes.
-    chunk_vectors: dict[str, np.ndarray]
+    #: Float32 views of a flat FAISS index's storage, or the rows stored beside a quantised index (int8 or float16).
+    chunk_vectors: dict[str, np.ndarray | QuantizedRows]
     sentence_vectors: dict[str, np.ndarray | QuantizedRows]
     lexical: LexicalIndex
 
@@ -105,16 +106,17 @@ def _without(documents: Mapping[str, Document], deleted: set[str]) -> Mapping[st
     return {k: v for k, v in documents.items() if k not in deleted}
 
 
-def _sentence_rows(dense: Path, stem: str) -> np.ndarray | QuantizedRows:
-    """A segment's sentence vectors, memory-mapped (a query reads only its candidate pool's rows).
+def _stored_rows(vectors: Path, scales: Path) -> np.ndarray | QuantizedRows:
+    """Stored vectors, memory-mapped (a query reads only the rows it scores).
 
-    int8 codes with their scales (format 3), or float16 / float32 rows (formats 2 and 1): told by the
-    file itself, so a delta written now stacks on a base written before.
+    int8 codes with their scales (sentences from format 3, chunks beside a quantised index from format 4),
+    or float16 / float32 rows before: told by the file itself, so a delta written now stacks on a base
+    written before.
     """
-    rows = np.load(dense / f"{stem}.{SENTENCE_VECTORS}", mmap_mode="r")
+    rows = np.load(vectors, mmap_mode="r")
     if rows.dtype != np.int8:
         return rows
-    return QuantizedRows(rows, np.load(dense / f"{stem}.{SENTENCE_SCALES}", mmap_mode="r"))
+    return QuantizedRows(rows, np.load(scales, mmap_mode="r"))
 
 
 def _read_segment(root: Path, infos: list[EmbedderInfo], where: Path) -> _Segment:
@@ -123,15 +125,18 @@ def _read_segment(root: Path, infos: list[EmbedderInfo], where: Path) -> _Segmen
 
         documents, chunks, sentences = _read_records(root, where)
         faiss_indexes: dict[str, Any] = {}
-        chunk_vectors: dict[str, np.ndarray] = {}
+        chunk_vectors: dict[str, np.ndarray | QuantizedRows] = {}
         sentence_vectors: dict[str, np.ndarray | QuantizedRows] = {}
         for info in infos:
             faiss_indexes[info.id] = faiss.read_index(str(root / "dense" / f"{vector_stem(info.id)}.faiss"))
-            separate = root / "dense" / f"{vector_stem(info.id)}.{CHUNK_VECTORS}"
+            dense, stem = root / "dense", vector_stem(info.id)
+            separate = dense / f"{stem}.{CHUNK_VECTORS}"
             chunk_vectors[info.id] = (
-                np.load(separate, mmap_mode="r") if separate.exists() else flat_vectors(faiss_indexes[info.id])
+                _stored_rows(separate, dense / f"{stem}.{CHUNK_SCALES}")
+                if separate.exists()
+                else flat_vectors(faiss_indexes[info.id])
             )
-            sentence_vectors[info.id] = _sentence_rows(root / "dense", vector_stem(info.id))
+            sentence_vectors[info.id] = _stored_rows(dense / f"{stem}.{SENTENCE_VECTORS}", dense / f"{stem}.{SENTENCE_SCALES}")
         lexical = LexicalIndex.load(root / "bm25")
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorruptError(f"index at {where} is incomplete or damaged: {exc}") from exc
@@ -196,11 +201,11 @@ def load_index(
             if own.faiss[info.id].ntotal:
                 index.add(np.ascontiguousarray(own.chunk_vectors[info.id]))
             faiss_indexes[info.id] = index
-            # Rows stored beside an HNSW index are stacked with the delta's; otherwise the base index's own
-            # storage holds both parts now (viewed after the add: adding may have moved it).
+            # Rows stored beside an index of quantised codes are stacked with the delta's; otherwise the base
+            # index's own storage holds both parts now (viewed after the add: adding may have moved it).
             stored = base.chunk_vectors[info.id]
             chunk_vectors[info.id] = (
-                StackedRows([stored, own.chunk_vectors[info.id]]) if isinstance(stored, np.memmap)
+                StackedRows([stored, own.chunk_vectors[info.id]]) if isinstance(stored, (np.memmap, QuantizedRows))
                 else flat_vectors(index)
             )
         sentence_vectors = {

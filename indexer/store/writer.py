@@ -30,6 +30,7 @@ from indexer.documents import Document
 from indexer.lexical import LexicalIndex, TermIds
 from indexer.store.format import (
     BASE_FILE,
+    CHUNK_SCALES,
     CHUNK_VECTORS,
     KEEP_BUILDS,
     MANIFEST,
@@ -76,7 +77,7 @@ class BuildWriter:
         self.chunker = chunker
         # What this build's own FAISS index is (a delta's is flat), and what the manifest records (the
         # configured index: a delta's manifest describes its base's).
-        self.dense_index = DenseIndexConfig(ann_min_chunks=0) if base is not None else dense_index
+        self.dense_index = DenseIndexConfig(pq_min_chunks=0, ann_min_chunks=0) if base is not None else dense_index
         self._recorded_index = dense_index
         self.base = base
         self.build_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
@@ -176,7 +177,7 @@ class BuildWriter:
             chunk_vectors = _read_spool(self._spool(info, "chunks"), np.float32, self.chunks, info.dim)
             faiss.write_index(self.dense_index.build(chunk_vectors, info.dim), str(dense / f"{stem}.faiss"))
             if self.dense_index.separate_vectors(self.chunks):
-                _write_npy(chunk_vectors, dense / f"{stem}.{CHUNK_VECTORS}", np.float16)
+                _write_quantized(chunk_vectors, dense / f"{stem}.{CHUNK_VECTORS}", dense / f"{stem}.{CHUNK_SCALES}")
             del chunk_vectors
             self._spool(info, "chunks").unlink()
             codes = _read_spool(self._spool(info, "sentences"), np.int8, self.sentences, info.dim)
@@ -225,6 +226,20 @@ def _write_npy(rows: np.ndarray, target: Path, dtype: type) -> None:
         )
         for start in range(0, len(rows), 65_536):
             out.write(np.ascontiguousarray(rows[start : start + 65_536], dtype=dtype).tobytes())
+
+
+def _write_quantized(rows: np.ndarray, codes_target: Path, scales_target: Path) -> None:
+    """Write ``rows`` (memory-mapped) as int8 codes and one scale a row (``quantize_rows``), a slice at a time."""
+    scales = []
+    with open(codes_target, "wb") as out:
+        np.lib.format.write_array_header_1_0(
+            out, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.int8)), "fortran_order": False, "shape": rows.shape}
+        )
+        for start in range(0, len(rows), 65_536):
+            codes, part = quantize_rows(rows[start : start + 65_536])
+            out.write(codes.tobytes())
+            scales.append(part)
+    np.save(scales_target, np.concatenate(scales) if scales else np.zeros(0, np.float32))
 
 
 @contextlib.contextmanager

@@ -31,6 +31,10 @@ SENTENCE_POOL = 300
 #: HNSW's search breadth, as a multiple of the pool it must return (600: recall@10 0.92 against
 #: exact at 10^5 fake vectors, 1.9 ms; 300: 0.88, 1.1 ms; bench/scale.py).
 HNSW_EF_FACTOR = 2
+#: How many chunks a fast-scan PQ index (``indexer.store.DenseIndexConfig``) returns for rescoring with
+#: the stored vectors, of which the best ``SENTENCE_POOL`` are kept (1,000: recall@10 against exact
+#: 0.966 at 10^5 fake vectors, 0.85 ms; 300: 0.948, 0.57 ms; bench/scale.py).
+PQ_RESCORE = 1000
 
 
 def top_stable(scores: np.ndarray, depth: int) -> np.ndarray:
@@ -48,10 +52,19 @@ def top_stable(scores: np.ndarray, depth: int) -> np.ndarray:
     return chosen[np.argsort(-scores[chosen], kind="stable")]
 
 
+def _is_fast_scan(faiss_index: Any) -> bool:
+    """Whether ``faiss_index`` scans quantised codes (``IndexPQFastScan``): it takes no search parameters."""
+    import faiss
+
+    return isinstance(faiss_index, faiss.IndexFastScan)
+
+
 def _search_params(faiss_index: Any, live: np.ndarray | None) -> tuple[Any, ...]:
     """FAISS search parameters: HNSW's breadth, and a filter passing only current rows (a delta build's)."""
     import faiss
 
+    if _is_fast_scan(faiss_index):
+        return (None,)  # FAISS refuses parameters here: masked rows are dropped after the search
     hnsw = hasattr(faiss_index, "hnsw")
     if hnsw:  # an approximate index must look wider than the pool it returns
         faiss_index.hnsw.efSearch = max(faiss_index.hnsw.efSearch, HNSW_EF_FACTOR * SENTENCE_POOL)
@@ -120,30 +133,42 @@ class Retriever:
 
     def nearest(self, signal: str, vector: np.ndarray, k: int) -> np.ndarray:
         """Rows of the ``k`` chunks nearest ``vector`` under encoder ``signal``, as dense retrieval finds them
-        (through HNSW where the index uses it, with the pool's width; ``bench/scale.py`` measures its recall)."""
+        (through PQ codes or HNSW where the index uses them, with the pool's width; ``bench/scale.py`` measures its recall)."""
         pool = min(len(self.index.chunks), max(k, CANDIDATE_DEPTH, SENTENCE_POOL))
         return self._dense_pool(signal, vector.astype(np.float32), pool)[0][:k]
 
     def _dense_pool(self, signal: str, vector: np.ndarray, pool: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``pool`` chunks nearest ``vector``: rows and cosines, best first (current rows only)."""
         faiss_index = self.index.faiss_index(signal)
-        if not hasattr(faiss_index, "hnsw"):
+        live = self.index.live
+        if _is_fast_scan(faiss_index):
+            # Every chunk is scored from its 4-bit codes; the best PQ_RESCORE are rescored below. The
+            # index cannot skip masked rows, so it returns that many more, in proportion, and they are dropped.
+            wanted = max(pool, PQ_RESCORE)
+            if live is not None:
+                wanted = int(np.ceil(wanted * len(live) / max(1, int(live.sum()))))
+            _, found = faiss_index.search(vector[None, :], min(wanted, faiss_index.ntotal))
+            rows = found[0][found[0] >= 0].astype(np.int64)
+            if live is not None:
+                rows = rows[live[rows]]
+        elif hasattr(faiss_index, "hnsw"):
+            _, found = faiss_index.search(vector[None, :], pool, params=self._search_params[signal][0])
+            rows = found[0][found[0] >= 0].astype(np.int64)
+        else:
             # Exact search as one matrix-vector product over FAISS's own storage and a partial sort:
             # FAISS's flat search keeps a heap of the pool (300) per query and was 3.4x slower at
             # 10^5 chunks (24 against 7 ms, one thread; bench/scale.py).
             scores = self.index.chunk_vectors[signal] @ vector
-            if self.index.live is not None:
-                scores[~self.index.live] = -np.inf
+            if live is not None:
+                scores[~live] = -np.inf
             rows = top_stable(scores, pool)
-            if self.index.live is not None:
+            if live is not None:
                 rows = rows[np.isfinite(scores[rows])]
             return rows, scores[rows]
-        _, found = faiss_index.search(vector[None, :], pool, params=self._search_params[signal][0])
-        rows = found[0][found[0] >= 0].astype(np.int64)
-        # The graph search ranks by 8-bit codes (indexer.store.format.DenseIndexConfig): the pool is
-        # rescored with the stored vectors, a few hundred rows read, so its cosines are exact.
-        scores = np.asarray(self.index.chunk_vectors[signal][rows], dtype=np.float32) @ vector
-        order = np.argsort(-scores, kind="stable")
+        # The approximate indexes rank by quantised codes (indexer.store.format.DenseIndexConfig): their
+        # rows are rescored with the stored vectors, a few hundred to a thousand rows read, so cosines are exact.
+        scores = row_scores(self.index.chunk_vectors[signal], rows, vector)
+        order = np.argsort(-scores, kind="stable")[:pool]
         return rows[order], scores[order]
 
     def search(self, query: Query, top_k: int) -> list[Passage]:

@@ -215,18 +215,24 @@ def test_a_delta_whose_base_is_gone_is_rebuilt_from_the_files(tmp_path: Path, de
     assert len(load_index(delta_settings.index_dir).documents) == 13
 
 
-def test_a_delta_on_an_hnsw_base_searches_as_a_scratch_build(tmp_path: Path) -> None:
-    """The base's HNSW index holds 8-bit codes and float16 vectors beside it; a delta's rows stack on both."""
-    settings = make_settings(tmp_path / "index", delta_min_chunks=1, max_delta_share=0.5, ann_min_chunks=1)
+@pytest.mark.parametrize(
+    ("kind", "faiss_type"), [({"ann_min_chunks": 1}, "IndexHNSWSQ"), ({"pq_min_chunks": 1}, "IndexPQFastScan")]
+)
+def test_a_delta_on_an_approximate_base_searches_as_a_scratch_build(
+    tmp_path: Path, kind: dict[str, int], faiss_type: str
+) -> None:
+    """The base's index holds quantised codes (HNSW's 8-bit, PQ's 4-bit) and float16 vectors beside it;
+    a delta's rows stack on both, and the base rows of a deleted document are never found."""
+    settings = make_settings(tmp_path / "index", delta_min_chunks=1, max_delta_share=0.5, **kind)
     corpus = _corpus(tmp_path / "corpus", 12)
     run_build([corpus], settings, [FakeEmbedder()])
     (corpus / "new.txt").write_text(_text(99, "markernew"), encoding="utf-8")
     (corpus / "doc04.txt").unlink()
     assert run_build([corpus], settings, [FakeEmbedder()]).delta_of is not None
-    scratch = make_settings(tmp_path / "scratch", ann_min_chunks=1)
+    scratch = make_settings(tmp_path / "scratch", **kind)
     run_build([corpus], scratch, [FakeEmbedder()])
     delta, whole = _engine(settings), _engine(scratch)
-    assert type(delta.index.faiss_index("fake")).__name__ == "IndexHNSWSQ"
+    assert type(delta.index.faiss_index("fake")).__name__ == faiss_type
     assert delta.index.live_chunks == whole.index.live_chunks
     for query in ("markernew visa", "marker03 salary", "passport health examination"):
         assert _hits(delta, query, "dense") == _hits(whole, query, "dense")

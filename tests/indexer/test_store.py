@@ -13,7 +13,7 @@ from indexer import store
 from indexer.embedders.fake import FakeEmbedder
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from indexer.store import QuantizedRows, StackedRows, embedder_infos, load_index, read_manifest
-from indexer.store.format import quantize_rows
+from indexer.store.format import missing_files, quantize_rows
 from service.qa.engine import Engine
 from tests.support.index_builds import ALL, OtherFake
 from tests.support.index_builds import builds as _builds
@@ -271,6 +271,35 @@ def test_a_build_with_float_sentence_vectors_still_loads(corpus_copy, fake_setti
     assert Engine.load(fake_settings.engine, [fake_embedder]).ask("Who selects Tokutei Ginou workers?").citations
 
 
+def test_an_index_past_the_pq_size_scans_codes_and_rescores_exactly(
+    corpus_copy, fake_settings, fake_embedder, build, tmp_path
+) -> None:
+    """Issue 11: fast-scan PQ from ``pq_min_chunks``: 4-bit codes in FAISS, int8 vectors beside it,
+    the found rows rescored with those, so a small index ranks (and scores) as exact search does."""
+    from tests.support.helpers import make_settings
+
+    build([corpus_copy], fake_settings, [fake_embedder])
+    pq_settings = make_settings(tmp_path / "pq" / "index", pq_min_chunks=1)
+    build([corpus_copy], pq_settings, [fake_embedder])
+    assert read_manifest(pq_settings.index_dir)["dense_index"] == {
+        "type": "pq", "metric": "inner_product", "bits": 4, "dims_per_code": 2, "fast_scan": True,
+    }
+    assert missing_files(pq_settings.index_dir.resolve(), read_manifest(pq_settings.index_dir)) == []
+    flat_engine = Engine.load(fake_settings.engine, [fake_embedder])
+    pq_engine = Engine.load(pq_settings.engine, [fake_embedder])
+    index = pq_engine.index.faiss_index("fake")
+    assert type(index).__name__ == "IndexPQFastScan" and fake_embedder.dim // 2 == index.pq.M
+    stored = pq_engine.index.chunk_vectors["fake"]
+    assert isinstance(stored, QuantizedRows) and stored.codes.dtype == np.int8
+    for question in ("Who selects Tokutei Ginou workers?", "How long is the internship?"):
+        exact = flat_engine.search(question, mode="dense")
+        found = pq_engine.search(question, mode="dense")
+        assert [p.chunk_id for p in found] == [p.chunk_id for p in exact]
+        np.testing.assert_allclose(
+            [p.signal_scores["fake"] for p in found], [p.signal_scores["fake"] for p in exact], atol=1e-3
+        )
+
+
 def test_an_index_past_the_ann_size_uses_hnsw_and_records_it(corpus_copy, fake_settings, fake_embedder, build, tmp_path) -> None:
     """Issue 11: exact below ``ann_min_chunks``, HNSW from there on, the choice written in the manifest."""
     from tests.support.helpers import make_settings
@@ -286,10 +315,10 @@ def test_an_index_past_the_ann_size_uses_hnsw_and_records_it(corpus_copy, fake_s
     hnsw_engine = Engine.load(hnsw_settings.engine, [fake_embedder])
     index = hnsw_engine.index.faiss_index("fake")
     assert type(index).__name__ == "IndexHNSWSQ" and index.hnsw.efSearch >= 600
-    # The index holds 8-bit codes; the float16 vectors stored beside it rescore what it finds.
+    # The index holds 8-bit codes; the int8 vectors (a scale a row) stored beside it rescore what it finds.
     stored = hnsw_engine.index.chunk_vectors["fake"]
-    assert isinstance(stored, np.memmap) and stored.dtype == np.float16
-    np.testing.assert_allclose(stored, flat_engine.index.chunk_vectors["fake"], atol=1e-3)
+    assert isinstance(stored, QuantizedRows) and isinstance(stored.codes, np.memmap) and stored.codes.dtype == np.int8
+    np.testing.assert_allclose(np.asarray(stored), flat_engine.index.chunk_vectors["fake"], atol=5e-3)
     question = "Who selects Tokutei Ginou workers?"
     flat_storage = make_settings(tmp_path / "hnsw-flat" / "index", ann_min_chunks=1, hnsw_storage="flat")
     build([corpus_copy], flat_storage, [fake_embedder])
@@ -298,3 +327,14 @@ def test_an_index_past_the_ann_size_uses_hnsw_and_records_it(corpus_copy, fake_s
     # 17 chunks: HNSW visits them all, so it finds what exact search finds.
     flat_ids = [p.chunk_id for p in flat_engine.search(question, mode="dense")]
     assert [p.chunk_id for p in hnsw_engine.search(question, mode="dense")] == flat_ids
+    # What format 3 wrote beside HNSW (float16 rows, no scales) still loads and ranks the same.
+    dense = hnsw_settings.index_dir.resolve() / "dense"
+    np.save(dense / "fake.chunks.npy", np.asarray(stored).astype(np.float16))
+    (dense / "fake.chunks.scales.npy").unlink()
+    manifest_path = hnsw_settings.index_dir.resolve() / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["format_version"] = 3
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    older = Engine.load(hnsw_settings.engine, [fake_embedder])
+    assert older.index.chunk_vectors["fake"].dtype == np.float16
+    assert [p.chunk_id for p in older.search(question, mode="dense")] == flat_ids
