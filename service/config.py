@@ -86,7 +86,13 @@ class Settings(BaseSettings):
         "float32 vector; 0 = never",
     )
     ann_min_chunks: int = Field(
-        default=200_000, ge=0, description="Chunks from which FAISS uses HNSW instead of a full scan; 0 = never"
+        default=200_000, ge=0,
+        description="Chunks from which FAISS uses an approximate index (ann_index) instead of a full scan; 0 = never",
+    )
+    ann_index: Literal["ivf", "hnsw"] = Field(
+        default="ivf",
+        description="The approximate index: ivf = inverted lists over 4-bit PQ codes, 1/16 of them probed; "
+        "hnsw = a graph over 8-bit (hnsw_storage) codes",
     )
     hnsw_storage: Literal["sq8", "flat"] = Field(
         default="sq8",
@@ -206,7 +212,8 @@ class Settings(BaseSettings):
             batch_size=self.embed_batch_size,
             tiktoken_cache_dir=self.tiktoken_cache_dir,
             dense_index=DenseIndexConfig(
-                pq_min_chunks=self.pq_min_chunks, ann_min_chunks=self.ann_min_chunks, hnsw_storage=self.hnsw_storage
+                pq_min_chunks=self.pq_min_chunks, ann_min_chunks=self.ann_min_chunks, ann_index=self.ann_index,
+                hnsw_storage=self.hnsw_storage,
             ),
             delta_min_chunks=self.delta_min_chunks,
             max_delta_share=self.max_delta_share,

@@ -34,6 +34,7 @@ run writes a complete build again (``indexer.pipeline``).
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -311,7 +312,7 @@ class DeltaBase:
 
 @dataclass(frozen=True)
 class DenseIndexConfig:
-    """Which FAISS index holds the chunk vectors, by size: exact, then fast-scan PQ, then HNSW.
+    """Which FAISS index holds the chunk vectors, by size: exact, then fast-scan PQ, then IVF (or HNSW).
 
     - **Exact** (``IndexFlatIP``) below ``pq_min_chunks``: one matrix-vector product over every
       chunk, linear in the index (7 ms at 10^5 chunks, bench/scale.py).
@@ -319,27 +320,35 @@ class DenseIndexConfig:
       but from 4-bit product-quantiser codes (a nibble per two dimensions: 96 bytes a 384-dim
       vector) that FAISS scans with SIMD lookup tables. The retriever rescores the best
       ``PQ_RESCORE`` with the vectors stored beside the index, so the scores it returns are exact
-      to about 1e-3 (their int8 rounding). At 10^5 of the benchmark's fake vectors, one thread: 0.85 ms a query and recall@10
-      against exact 0.966 (exact search 6 ms; HNSW at efSearch 600 3.5 ms and 0.963).
-    - **HNSW** from ``ann_min_chunks``, where scanning every code grows too slow (9.4 ms at 10^6).
-      M 48 / efConstruction 200: at 10^5 fake vectors and the retriever's efSearch 600, recall@10
-      0.954 in 3.0 ms; M 32 / 100 built in 18 instead of 41 s but reached only 0.922. HNSW keeps
-      8-bit scalar-quantised codes ("sq8": at 10^6 chunks 0.38 instead of 1.5 GB per 384-dim
-      encoder); its pool is rescored with the stored vectors too.
+      to about 1e-3 (their int8 rounding). At 10^5 of the benchmark's fake vectors, one thread:
+      0.85 ms a query and recall@10 against exact 0.966 (exact search 6 ms; HNSW at efSearch 600
+      3.5 ms and 0.963).
+    - **IVF** over the same fast-scan codes (``IndexIVFPQFastScan``) from ``ann_min_chunks``, where
+      scanning every code grows too slow (9.4 ms at 10^6): about 4·sqrt(N) lists (a power of two),
+      of which the retriever probes ``IVF_PROBE_SHARE``. At 10^6 fake vectors, 4,096 lists, 256
+      probed and 1,000 rescored: recall@10 0.857 in 1.7 / 3.4 ms (p50 / p95), where HNSW reached
+      0.883 in 5.2 / 12 ms; 96 bytes a vector where HNSW's graph and 8-bit codes take about 800.
+    - **HNSW** instead of IVF with ``ann_index="hnsw"``: M 48 / efConstruction 200, 8-bit
+      scalar-quantised codes ("sq8") or float32 ("flat"); at 10^5 fake vectors and the retriever's
+      efSearch 600, recall@10 0.954 in 3.0 ms (M 32 / 100 built in 18 instead of 41 s but reached 0.922).
 
-    Both approximate kinds store the chunk vectors beside the index as int8 codes with a scale a row
+    The quantised kinds store the chunk vectors beside the index as int8 codes with a scale a row
     (``dense/<embedder>.chunks.npy``, memory-mapped: only the rescored rows are read). Not float16:
     converting a thousand float16 rows to float32 took 1.4 ms, int8 ones 0.25 ms (numpy 2.4 here).
     """
 
     #: Chunks from which fast-scan PQ replaces exact search (0: never); ``TANYA_PQ_MIN_CHUNKS``.
     pq_min_chunks: int = 50_000
+    #: Chunks from which an approximate index (``ann_index``) is used (0: never); ``TANYA_ANN_MIN_CHUNKS``.
     ann_min_chunks: int = 200_000
+    #: "ivf" or "hnsw"; ``TANYA_ANN_INDEX``.
+    ann_index: str = "ivf"
     hnsw_m: int = 48
     hnsw_ef_construction: int = 200
     #: "sq8" or "flat" (float32 codes, no separate vectors); ``TANYA_HNSW_STORAGE``.
     hnsw_storage: str = "sq8"
-    #: Rows a quantiser (SQ8's ranges, PQ's codebooks) is learnt from (evenly spaced through the build).
+    #: Rows a quantiser (SQ8's ranges, PQ's codebooks) is learnt from (evenly spaced through the build);
+    #: IVF's k-means takes at least 40 a list.
     sq_train_rows: int = 100_000
 
     def separate_vectors(self, chunks: int) -> bool:
@@ -347,18 +356,28 @@ class DenseIndexConfig:
         return stores_separate_vectors(self.describe(chunks))
 
     def kind(self, chunks: int) -> str:
-        """``"flat"``, ``"pq"`` or ``"hnsw"`` for an index of ``chunks`` vectors."""
+        """``"flat"``, ``"pq"``, ``"ivf"`` or ``"hnsw"`` for an index of ``chunks`` vectors."""
         if 0 < self.ann_min_chunks <= chunks:
-            return "hnsw"
+            if self.ann_index not in ("ivf", "hnsw"):
+                raise ValueError(f"unknown approximate index {self.ann_index!r} (ivf or hnsw)")
+            return self.ann_index
         return "pq" if 0 < self.pq_min_chunks <= chunks else "flat"
+
+    @staticmethod
+    def ivf_lists(chunks: int) -> int:
+        """IVF's list count for ``chunks`` vectors: the power of two nearest 4·sqrt(chunks)."""
+        return int(2 ** round(math.log2(max(1.0, 4 * math.sqrt(chunks)))))
 
     def describe(self, chunks: int) -> dict[str, Any]:
         """The manifest's record of the index type and its parameters."""
         kind = self.kind(chunks)
+        codes = {"bits": 4, "dims_per_code": 2, "fast_scan": True}
         if kind == "flat":
             return {"type": "flat", "metric": "inner_product"}
         if kind == "pq":
-            return {"type": "pq", "metric": "inner_product", "bits": 4, "dims_per_code": 2, "fast_scan": True}
+            return {"type": "pq", "metric": "inner_product", **codes}
+        if kind == "ivf":
+            return {"type": "ivf", "metric": "inner_product", "lists": self.ivf_lists(chunks), **codes}
         return {
             "type": "hnsw", "metric": "inner_product", "m": self.hnsw_m, "ef_construction": self.hnsw_ef_construction,
             "storage": self.hnsw_storage,
@@ -381,9 +400,15 @@ class DenseIndexConfig:
             else:
                 raise ValueError(f"unknown HNSW storage {self.hnsw_storage!r} (sq8 or flat)")
             index.hnsw.efConstruction = self.hnsw_ef_construction
-        elif kind == "pq":
+        elif kind in ("pq", "ivf"):
             # Two dimensions a 4-bit code (one for an odd dimension): 192 codes for E5's 384, 256 for USE's 512.
-            index = faiss.IndexPQFastScan(dim, dim // 2 if dim % 2 == 0 else dim, 4, faiss.METRIC_INNER_PRODUCT)
+            codes = dim // 2 if dim % 2 == 0 else dim
+            if kind == "pq":
+                index = faiss.IndexPQFastScan(dim, codes, 4, faiss.METRIC_INNER_PRODUCT)
+            else:
+                lists = self.ivf_lists(len(vectors))
+                step = max(1, len(vectors) // max(self.sq_train_rows, 40 * lists))
+                index = faiss.IndexIVFPQFastScan(faiss.IndexFlatIP(dim), dim, lists, codes, 4, faiss.METRIC_INNER_PRODUCT)
             index.train(np.ascontiguousarray(vectors[::step], dtype=np.float32))
         else:
             index = faiss.IndexFlatIP(dim)
@@ -396,7 +421,7 @@ class DenseIndexConfig:
 def stores_separate_vectors(dense_index: Mapping[str, Any]) -> bool:
     """Whether a build with this manifest ``dense_index`` keeps its chunk vectors beside its FAISS index."""
     kind = dense_index.get("type")
-    return kind == "pq" or (kind == "hnsw" and dense_index.get("storage") == "sq8")
+    return kind in ("pq", "ivf") or (kind == "hnsw" and dense_index.get("storage") == "sq8")
 
 
 def flat_vectors(index: Any) -> np.ndarray:

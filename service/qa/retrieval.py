@@ -31,10 +31,15 @@ SENTENCE_POOL = 300
 #: HNSW's search breadth, as a multiple of the pool it must return (600: recall@10 0.92 against
 #: exact at 10^5 fake vectors, 1.9 ms; 300: 0.88, 1.1 ms; bench/scale.py).
 HNSW_EF_FACTOR = 2
-#: How many chunks a fast-scan PQ index (``indexer.store.DenseIndexConfig``) returns for rescoring with
-#: the stored vectors, of which the best ``SENTENCE_POOL`` are kept (1,000: recall@10 against exact
+#: How many chunks a fast-scan PQ or IVF index (``indexer.store.DenseIndexConfig``) returns for rescoring
+#: with the stored vectors, of which the best ``SENTENCE_POOL`` are kept (1,000: recall@10 against exact
 #: 0.966 at 10^5 fake vectors, 0.85 ms; 300: 0.948, 0.57 ms; bench/scale.py).
 PQ_RESCORE = 1000
+#: The share of an IVF index's lists a query probes (1/16: 256 of 4,096 lists at 10^6 fake vectors,
+#: recall@10 0.857 in 1.7 / 3.4 ms p50 / p95; 1/8: 0.881 in 2.5 / 5.2 ms; one thread).
+IVF_PROBE_SHARE = 1 / 16
+#: ...but never fewer lists than this: a small IVF index is searched (nearly) whole.
+IVF_MIN_PROBES = 16
 
 
 def top_stable(scores: np.ndarray, depth: int) -> np.ndarray:
@@ -52,30 +57,42 @@ def top_stable(scores: np.ndarray, depth: int) -> np.ndarray:
     return chosen[np.argsort(-scores[chosen], kind="stable")]
 
 
-def _is_fast_scan(faiss_index: Any) -> bool:
-    """Whether ``faiss_index`` scans quantised codes (``IndexPQFastScan``): it takes no search parameters."""
+def _exact(faiss_index: Any) -> bool:
+    """Whether ``faiss_index`` holds the float32 vectors themselves (``IndexFlatIP``): searched by one product."""
+    import faiss
+
+    return isinstance(faiss_index, faiss.IndexFlat)
+
+
+def _scans_all_codes(faiss_index: Any) -> bool:
+    """Whether ``faiss_index`` scores every row's PQ codes (``IndexPQFastScan``): it takes no search parameters."""
     import faiss
 
     return isinstance(faiss_index, faiss.IndexFastScan)
 
 
 def _search_params(faiss_index: Any, live: np.ndarray | None) -> tuple[Any, ...]:
-    """FAISS search parameters: HNSW's breadth, and a filter passing only current rows (a delta build's)."""
+    """FAISS search parameters: HNSW's breadth or IVF's probes, and a filter passing only current rows
+    (a delta build's); the first item is what ``search`` takes, the rest the memory it points into."""
     import faiss
 
-    if _is_fast_scan(faiss_index):
+    if _scans_all_codes(faiss_index):
         return (None,)  # FAISS refuses parameters here: masked rows are dropped after the search
-    hnsw = hasattr(faiss_index, "hnsw")
-    if hnsw:  # an approximate index must look wider than the pool it returns
+    params: Any
+    if isinstance(faiss_index, faiss.IndexIVF):
+        params = faiss.SearchParametersIVF()
+        params.nprobe = min(faiss_index.nlist, max(IVF_MIN_PROBES, round(faiss_index.nlist * IVF_PROBE_SHARE)))
+    elif hasattr(faiss_index, "hnsw"):  # an approximate index must look wider than the pool it returns
         faiss_index.hnsw.efSearch = max(faiss_index.hnsw.efSearch, HNSW_EF_FACTOR * SENTENCE_POOL)
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        params.efSearch = faiss_index.hnsw.efSearch
+    else:
+        params = faiss.SearchParameters()
     if live is None:
-        return (None,)
+        return (params,)
     bits = np.packbits(live, bitorder="little")
     # The selector reads ``bits`` and the parameters hold the selector: all three are kept together.
     selector = faiss.IDSelectorBitmap(len(live), faiss.swig_ptr(bits))
-    params: Any = faiss.SearchParametersHNSW() if hnsw else faiss.SearchParameters()  # type: ignore[attr-defined]
-    if hnsw:
-        params.efSearch = faiss_index.hnsw.efSearch
     params.sel = selector
     return params, bits, selector
 
@@ -133,7 +150,8 @@ class Retriever:
 
     def nearest(self, signal: str, vector: np.ndarray, k: int) -> np.ndarray:
         """Rows of the ``k`` chunks nearest ``vector`` under encoder ``signal``, as dense retrieval finds them
-        (through PQ codes or HNSW where the index uses them, with the pool's width; ``bench/scale.py`` measures its recall)."""
+        (through PQ codes, IVF or HNSW where the index uses them, with the pool's width; ``bench/scale.py``
+        measures its recall)."""
         pool = min(len(self.index.chunks), max(k, CANDIDATE_DEPTH, SENTENCE_POOL))
         return self._dense_pool(signal, vector.astype(np.float32), pool)[0][:k]
 
@@ -141,20 +159,7 @@ class Retriever:
         """The ``pool`` chunks nearest ``vector``: rows and cosines, best first (current rows only)."""
         faiss_index = self.index.faiss_index(signal)
         live = self.index.live
-        if _is_fast_scan(faiss_index):
-            # Every chunk is scored from its 4-bit codes; the best PQ_RESCORE are rescored below. The
-            # index cannot skip masked rows, so it returns that many more, in proportion, and they are dropped.
-            wanted = max(pool, PQ_RESCORE)
-            if live is not None:
-                wanted = int(np.ceil(wanted * len(live) / max(1, int(live.sum()))))
-            _, found = faiss_index.search(vector[None, :], min(wanted, faiss_index.ntotal))
-            rows = found[0][found[0] >= 0].astype(np.int64)
-            if live is not None:
-                rows = rows[live[rows]]
-        elif hasattr(faiss_index, "hnsw"):
-            _, found = faiss_index.search(vector[None, :], pool, params=self._search_params[signal][0])
-            rows = found[0][found[0] >= 0].astype(np.int64)
-        else:
+        if _exact(faiss_index):
             # Exact search as one matrix-vector product over FAISS's own storage and a partial sort:
             # FAISS's flat search keeps a heap of the pool (300) per query and was 3.4x slower at
             # 10^5 chunks (24 against 7 ms, one thread; bench/scale.py).
@@ -165,6 +170,18 @@ class Retriever:
             if live is not None:
                 rows = rows[np.isfinite(scores[rows])]
             return rows, scores[rows]
+        # HNSW returns the pool itself (its breadth is set wider); PQ codes and IVF lists return PQ_RESCORE
+        # rows to rescore. A full PQ scan cannot skip masked rows: it returns that many more, in proportion.
+        wanted = pool if hasattr(faiss_index, "hnsw") else max(pool, PQ_RESCORE)
+        scans_all = _scans_all_codes(faiss_index)
+        if scans_all and live is not None:
+            wanted = int(np.ceil(wanted * len(live) / max(1, int(live.sum()))))
+        _, found = faiss_index.search(
+            vector[None, :], min(wanted, faiss_index.ntotal), params=self._search_params[signal][0]
+        )
+        rows = found[0][found[0] >= 0].astype(np.int64)
+        if scans_all and live is not None:
+            rows = rows[live[rows]]
         # The approximate indexes rank by quantised codes (indexer.store.format.DenseIndexConfig): their
         # rows are rescored with the stored vectors, a few hundred to a thousand rows read, so cosines are exact.
         scores = row_scores(self.index.chunk_vectors[signal], rows, vector)

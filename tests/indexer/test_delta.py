@@ -216,12 +216,17 @@ def test_a_delta_whose_base_is_gone_is_rebuilt_from_the_files(tmp_path: Path, de
 
 
 @pytest.mark.parametrize(
-    ("kind", "faiss_type"), [({"ann_min_chunks": 1}, "IndexHNSWSQ"), ({"pq_min_chunks": 1}, "IndexPQFastScan")]
+    ("kind", "faiss_type"),
+    [
+        ({"ann_min_chunks": 1, "ann_index": "hnsw"}, "IndexHNSWSQ"),
+        ({"ann_min_chunks": 1}, "IndexIVFPQFastScan"),
+        ({"pq_min_chunks": 1}, "IndexPQFastScan"),
+    ],
 )
 def test_a_delta_on_an_approximate_base_searches_as_a_scratch_build(
     tmp_path: Path, kind: dict[str, int], faiss_type: str
 ) -> None:
-    """The base's index holds quantised codes (HNSW's 8-bit, PQ's 4-bit) and float16 vectors beside it;
+    """The base's index holds quantised codes (HNSW's 8-bit, PQ's and IVF's 4-bit) and int8 vectors beside it;
     a delta's rows stack on both, and the base rows of a deleted document are never found."""
     settings = make_settings(tmp_path / "index", delta_min_chunks=1, max_delta_share=0.5, **kind)
     corpus = _corpus(tmp_path / "corpus", 12)

@@ -271,24 +271,32 @@ def test_a_build_with_float_sentence_vectors_still_loads(corpus_copy, fake_setti
     assert Engine.load(fake_settings.engine, [fake_embedder]).ask("Who selects Tokutei Ginou workers?").citations
 
 
+@pytest.mark.parametrize(
+    ("size", "faiss_type", "recorded"),
+    [
+        ({"pq_min_chunks": 1}, "IndexPQFastScan", {"type": "pq"}),
+        ({"ann_min_chunks": 1}, "IndexIVFPQFastScan", {"type": "ivf", "lists": 16}),
+    ],
+)
 def test_an_index_past_the_pq_size_scans_codes_and_rescores_exactly(
-    corpus_copy, fake_settings, fake_embedder, build, tmp_path
+    corpus_copy, fake_settings, fake_embedder, build, tmp_path, size, faiss_type, recorded
 ) -> None:
-    """Issue 11: fast-scan PQ from ``pq_min_chunks``: 4-bit codes in FAISS, int8 vectors beside it,
-    the found rows rescored with those, so a small index ranks (and scores) as exact search does."""
+    """Issue 11: fast-scan PQ from ``pq_min_chunks``, IVF over the same codes from ``ann_min_chunks``: 4-bit
+    codes in FAISS, int8 vectors beside it, the found rows rescored with those, so a small index (whose IVF
+    lists are all probed) ranks and scores as exact search does."""
     from tests.support.helpers import make_settings
 
     build([corpus_copy], fake_settings, [fake_embedder])
-    pq_settings = make_settings(tmp_path / "pq" / "index", pq_min_chunks=1)
+    pq_settings = make_settings(tmp_path / "pq" / "index", **size)
     build([corpus_copy], pq_settings, [fake_embedder])
     assert read_manifest(pq_settings.index_dir)["dense_index"] == {
-        "type": "pq", "metric": "inner_product", "bits": 4, "dims_per_code": 2, "fast_scan": True,
+        **recorded, "metric": "inner_product", "bits": 4, "dims_per_code": 2, "fast_scan": True,
     }
     assert missing_files(pq_settings.index_dir.resolve(), read_manifest(pq_settings.index_dir)) == []
     flat_engine = Engine.load(fake_settings.engine, [fake_embedder])
     pq_engine = Engine.load(pq_settings.engine, [fake_embedder])
     index = pq_engine.index.faiss_index("fake")
-    assert type(index).__name__ == "IndexPQFastScan" and fake_embedder.dim // 2 == index.pq.M
+    assert type(index).__name__ == faiss_type and fake_embedder.dim // 2 == index.pq.M
     stored = pq_engine.index.chunk_vectors["fake"]
     assert isinstance(stored, QuantizedRows) and stored.codes.dtype == np.int8
     for question in ("Who selects Tokutei Ginou workers?", "How long is the internship?"):
@@ -301,12 +309,13 @@ def test_an_index_past_the_pq_size_scans_codes_and_rescores_exactly(
 
 
 def test_an_index_past_the_ann_size_uses_hnsw_and_records_it(corpus_copy, fake_settings, fake_embedder, build, tmp_path) -> None:
-    """Issue 11: exact below ``ann_min_chunks``, HNSW from there on, the choice written in the manifest."""
+    """Issue 11: exact below ``ann_min_chunks``, HNSW from there on (with ``ann_index="hnsw"``), the choice
+    written in the manifest."""
     from tests.support.helpers import make_settings
 
     build([corpus_copy], fake_settings, [fake_embedder])
     assert read_manifest(fake_settings.index_dir)["dense_index"]["type"] == "flat"
-    hnsw_settings = make_settings(tmp_path / "hnsw" / "index", ann_min_chunks=1)
+    hnsw_settings = make_settings(tmp_path / "hnsw" / "index", ann_min_chunks=1, ann_index="hnsw")
     build([corpus_copy], hnsw_settings, [fake_embedder])
     assert read_manifest(hnsw_settings.index_dir)["dense_index"] == {
         "type": "hnsw", "metric": "inner_product", "m": 48, "ef_construction": 200, "storage": "sq8",
@@ -320,7 +329,7 @@ def test_an_index_past_the_ann_size_uses_hnsw_and_records_it(corpus_copy, fake_s
     assert isinstance(stored, QuantizedRows) and isinstance(stored.codes, np.memmap) and stored.codes.dtype == np.int8
     np.testing.assert_allclose(np.asarray(stored), flat_engine.index.chunk_vectors["fake"], atol=5e-3)
     question = "Who selects Tokutei Ginou workers?"
-    flat_storage = make_settings(tmp_path / "hnsw-flat" / "index", ann_min_chunks=1, hnsw_storage="flat")
+    flat_storage = make_settings(tmp_path / "hnsw-flat" / "index", ann_min_chunks=1, ann_index="hnsw", hnsw_storage="flat")
     build([corpus_copy], flat_storage, [fake_embedder])
     assert read_manifest(flat_storage.index_dir)["dense_index"]["storage"] == "flat"
     assert type(Engine.load(flat_storage.engine, [fake_embedder]).index.faiss_index("fake")).__name__ == "IndexHNSWFlat"
