@@ -6,10 +6,16 @@ retriever; the passages and sentences the answerer would read (``Answerer.readin
 form the question's *engine pool*. A sentence is positive when it overlaps a gold answer span
 of its own context.
 
-On those pools a logistic regression maps ``[logit − null, 1 / passage rank]`` to P(the
-sentence answers): Platt scaling plus a retrieval-rank prior, since a sentence from the
-passage retrieval ranked first is more often the answer than an equally scored one from the
-fifth. A second one maps the question's ``logsumexp`` of margins (the trained softmax's mass
+On those pools the sentences are ranked by ``(logit − null) + k / passage rank``: a
+retrieval-rank prior, since a sentence from the passage retrieval ranked first is more often the
+answer than an equally scored one from the fifth. ``k`` is fitted *listwise*, as a conditional
+logit over each answerable pool's sentences (the likelihood that the softmax of ``a · margin +
+c / rank`` over the pool puts its mass on the positives; ``k = c / a``), because what the prior
+must get right is which sentence of a pool leads the answer. A pointwise fit of both weights
+(the earlier recipe) let the many rank-1 positives of all pools pull the prior to about three
+times that weight: on two-fold cross-fits of the valid pools it led with the right sentence
+2-5 points less often. A logistic regression on that one score then gives P(the sentence
+answers) (Platt scaling; ``Calibration.rank`` is ``k`` times its slope). A second one maps the question's ``logsumexp`` of margins (the trained softmax's mass
 on the sentences against the null) to P(the passages answer it). Abstention thresholds on
 that are chosen per question language (as the product detects it): the highest that turns
 away at most ``max_false_abstention`` of that language's answerable valid questions, so one
@@ -93,6 +99,49 @@ def features(margins: Sequence[np.ndarray]) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(len(rows), 2)
 
 
+def fit_rank_prior(margins: Sequence[Sequence[np.ndarray]], pools: Sequence[EnginePool]) -> float:
+    """The weight ``k`` of ``1 / passage rank`` next to the margin that best ranks each pool's positives first.
+
+    A conditional logit (L-BFGS in torch): over every pool with a positive sentence, maximise the
+    log of the softmax mass that ``a · margin + c / rank`` puts on its positives; ``k = c / a``.
+    """
+    import torch
+
+    rows = []
+    for values, pool in zip(margins, pools, strict=True):
+        labels = np.array([label for row in pool.labels for label in row], dtype=bool)
+        if labels.any():
+            rows.append((features(values), labels))
+    if not rows:
+        return 0.0
+    width = max(len(x) for x, _ in rows)
+    # Padded to one matrix: padding scores -inf in both the pool's and its positives' logsumexp.
+    feats = torch.zeros(len(rows), width, 2, dtype=torch.float64)
+    present = torch.zeros(len(rows), width, dtype=torch.bool)
+    positive = torch.zeros(len(rows), width, dtype=torch.bool)
+    for i, (x, labels) in enumerate(rows):
+        feats[i, : len(x)] = torch.from_numpy(x)
+        present[i, : len(x)] = True
+        positive[i, : len(x)] = torch.from_numpy(labels)
+    w = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([w], lr=0.5, max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        scores = feats @ w
+        everything = torch.logsumexp(scores.masked_fill(~present, -torch.inf), dim=1)
+        answers = torch.logsumexp(scores.masked_fill(~positive, -torch.inf), dim=1)
+        loss = (everything - answers).mean()
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    a, c = (float(v) for v in w.detach())
+    if a <= 0:  # margins that do not rank at all: no prior can be read off them
+        return 0.0
+    return max(0.0, c / a)
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     """Maximum-likelihood logistic regression (L-BFGS in torch): weights and bias."""
     import torch
@@ -144,10 +193,12 @@ def fit_calibration(
     max_false_abstention: float,
 ) -> tuple[Calibration, list[ReaderScores]]:
     """The calibration of these margins (see the module's docstring) and every pool's scores under it."""
+    prior = fit_rank_prior(margins, pools)
     x = np.concatenate([features(m) for m in margins])
+    ranked = (x[:, 0] + prior * x[:, 1]).reshape(-1, 1)
     y = np.array([label for pool in pools for row in pool.labels for label in row], dtype=np.float64)
-    weights, bias = fit_logistic(x, y)
-    sentence = Calibration(margin=float(weights[0]), rank=float(weights[1]), bias=bias)
+    (slope,), bias = fit_logistic(ranked, y)
+    sentence = Calibration(margin=float(slope), rank=float(slope) * prior, bias=bias)
     probs = [sentence.apply(m) for m in margins]
     best = [float(max((p.max() for p in ps if len(p)), default=0.0)) for ps in probs]
     threshold = threshold_for([b for b, ok in zip(best, answerable, strict=True) if ok], max_false_abstention)

@@ -12,7 +12,15 @@ import pytest
 from eval.squad import load_squad
 from service.qa.answering import ReaderScores
 from service.qa.reranker.reader import Calibration
-from training.calibration import EnginePool, features, fit_calibration, fit_logistic, pool_metrics, threshold_for
+from training.calibration import (
+    EnginePool,
+    features,
+    fit_calibration,
+    fit_logistic,
+    fit_rank_prior,
+    pool_metrics,
+    threshold_for,
+)
 from training.pools import build_pools
 from training.reranker import pool_loss, unique_items
 
@@ -97,6 +105,28 @@ def test_the_calibration_recovers_a_known_mapping_with_its_rank_prior() -> None:
     assert weights[0] == pytest.approx(0.5, abs=0.05)
     assert weights[1] == pytest.approx(1.5, abs=0.25)
     assert bias == pytest.approx(-1.0, abs=0.15)
+
+
+def test_the_rank_prior_is_fitted_listwise_on_which_sentence_of_a_pool_answers() -> None:
+    """Pools whose answer sentence is drawn from softmax(margin + 2 / passage rank): the conditional
+    logit reads k = 2 back, and ``fit_calibration`` ranks each pool by margin + k / rank."""
+    rng = np.random.default_rng(3)
+    pools, margins = [], []
+    for i in range(3000):
+        values = [rng.normal(0, 2, 4) for _ in range(5)]
+        scores = np.concatenate([v + 2.0 / rank for rank, v in enumerate(values, start=1)])
+        chosen = rng.choice(len(scores), p=np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum())
+        labels = np.zeros(len(scores), dtype=int)
+        labels[chosen] = 1
+        pools.append(EnginePool("s", f"q{i}", tuple(("a",) * 4 for _ in range(5)), tuple(tuple(labels[j : j + 4]) for j in range(0, 20, 4))))
+        margins.append(values)
+    assert fit_rank_prior(margins, pools) == pytest.approx(2.0, abs=0.25)
+    calibration, _ = fit_calibration(margins, pools, [True] * len(pools), 0.05)
+    assert calibration.margin > 0
+    assert calibration.rank / calibration.margin == pytest.approx(fit_rank_prior(margins, pools))
+    # Pools without a positive say nothing about which sentence leads, and no pool gives no prior.
+    empty = [EnginePool("s", "q", (("a", "b"),), ((0, 0),))]
+    assert fit_rank_prior([[np.array([1.0, -1.0])]], empty) == 0.0
 
 
 def test_threshold_turns_away_at_most_the_allowed_share_of_answerable_questions() -> None:
