@@ -63,8 +63,9 @@ Written by `make train-reranker` (`python -m training reranker`); the numbers be
   windows of whole sentences.
 - Output: per sentence, the head reads the mean and the maximum of its last hidden states and
   gives a logit; P(answer) = sigmoid({c.margin:.4f} · (logit − null) {c.rank:+.4f} / passage rank {c.bias:+.4f}): Platt
-  scaling plus a retrieval-rank prior, fitted on the valid sets read through Tanya's own
-  retrieval ({json.dumps(t.get("calibration_retrieval", {}))}).
+  scaling of `(logit − null) + {c.rank / c.margin if c.margin else 0.0:.2f} / passage rank`, a retrieval-rank prior
+  fitted listwise (which sentence of a question's pool answers it), both on the valid sets read
+  through Tanya's own retrieval ({json.dumps(t.get("calibration_retrieval", {}))}).
 - P(the passages answer the question) = sigmoid({c.answerable_scale:.4f} · logsumexp(margins) {c.answerable_bias:+.4f}): the
   share the training softmax gives the sentences rather than the null, Platt-scaled on the
   same valid pools.
