@@ -182,8 +182,9 @@ class Retriever:
         rows = found[0][found[0] >= 0].astype(np.int64)
         if scans_all and live is not None:
             rows = rows[live[rows]]
-        # The approximate indexes rank by quantised codes (indexer.store.format.DenseIndexConfig): their
-        # rows are rescored with the stored vectors, a few hundred to a thousand rows read, so cosines are exact.
+        # The approximate indexes rank by quantised codes (indexer.store.format.DenseIndexConfig): their rows
+        # are rescored with the stored vectors (a few hundred to a thousand rows read), so the cosines returned
+        # are those of the vectors, within the int8 rounding of about 1e-3.
         scores = row_scores(self.index.chunk_vectors[signal], rows, vector)
         order = np.argsort(-scores, kind="stable")[:pool]
         return rows[order], scores[order]
