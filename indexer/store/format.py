@@ -222,6 +222,12 @@ class IndexData:
                 self.sentence_base[doc_id] = row
         self._faiss: dict[str, Any] = {}
         self._spans: tuple[np.ndarray, np.ndarray] | None = None
+        self._held: list[Any] = []
+
+    def hold(self, owner: Any) -> None:
+        """Keep ``owner`` alive as long as this index: some of its arrays view memory ``owner`` holds
+        (a delta's flat FAISS storage, stacked under its base's rows), which would be freed with it."""
+        self._held.append(owner)
 
     def document_summaries(self) -> Iterator[Document]:
         """Every current document, read without its text where the store can (``text`` then empty)."""

@@ -228,6 +228,10 @@ def load_index(
     )
     for embedder_id, index in faiss_indexes.items():
         data.adopt_faiss(embedder_id, index)  # keeps the memory the chunk vectors view alive
+    if base_root is not None:
+        # Stacked under the base's stored rows, the delta's chunk vectors are views of its own flat FAISS
+        # index: freed with it, they read whatever memory is reused (rankings that changed run to run).
+        data.hold(own.faiss)
     return data
 
 
