@@ -219,7 +219,7 @@ def test_vectors_are_stored_compactly_and_not_copied_at_load(corpus_copy, fake_s
     assert np.load(root / "dense" / "fake.sentences.scales.npy").dtype == np.float32
     index = load_index(fake_settings.index_dir)
     sentences = index.sentence_vectors["fake"]
-    assert isinstance(sentences, QuantizedRows) and isinstance(sentences.codes, np.memmap)
+    assert isinstance(sentences, QuantizedRows) and isinstance(sentences.codes.base, np.memmap)
     chunk_vectors = index.chunk_vectors["fake"]
     assert not chunk_vectors.flags["OWNDATA"] and chunk_vectors.dtype == np.float32
     # The view is the searched data: searching a chunk's own vector finds that chunk first.
@@ -326,7 +326,7 @@ def test_an_index_past_the_ann_size_uses_hnsw_and_records_it(corpus_copy, fake_s
     assert type(index).__name__ == "IndexHNSWSQ" and index.hnsw.efSearch >= 600
     # The index holds 8-bit codes; the int8 vectors (a scale a row) stored beside it rescore what it finds.
     stored = hnsw_engine.index.chunk_vectors["fake"]
-    assert isinstance(stored, QuantizedRows) and isinstance(stored.codes, np.memmap) and stored.codes.dtype == np.int8
+    assert isinstance(stored, QuantizedRows) and isinstance(stored.codes.base, np.memmap) and stored.codes.dtype == np.int8
     np.testing.assert_allclose(np.asarray(stored), flat_engine.index.chunk_vectors["fake"], atol=5e-3)
     question = "Who selects Tokutei Ginou workers?"
     flat_storage = make_settings(tmp_path / "hnsw-flat" / "index", ann_min_chunks=1, ann_index="hnsw", hnsw_storage="flat")
