@@ -239,10 +239,13 @@ def test_schemathesis_finds_no_server_error_or_contract_violation(tmp_path: Path
     if not st.exists():
         pytest.skip("schemathesis is not installed (pip install -e '.[dev]')")
     settings = {"api_keys": "ci-key", "auth_failures_per_minute": "0"} if keys else {}
+    # One worker: with two threads, hypothesis's ast.parse (describing a lambda) hit CPython 3.11.7's
+    # spurious "AST constructor recursion depth mismatch" SystemError (python/cpython#106905) once in
+    # a fresh-clone run, a runtime error inside schemathesis, not a finding about this server.
     with start_server(tmp_path, **settings) as server:
         run = subprocess.run(
             [str(st), "run", f"{server.base_url}/openapi.json", *SCHEMA_CHECKS, "--max-examples", "15",
-             "--workers", "2", "--suppress-health-check", "all", "--seed", "13", "--phases", "examples,coverage,fuzzing",
+             "--workers", "1", "--suppress-health-check", "all", "--seed", "13", "--phases", "examples,coverage,fuzzing",
              *(["-H", "X-API-Key: ci-key"] if keys else [])],
             cwd=tmp_path, capture_output=True, text=True, timeout=600,
         )
