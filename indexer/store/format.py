@@ -318,6 +318,12 @@ class DeltaBase:
     deleted_chunks: int = 0
 
 
+#: The fewest vectors an approximate index is built over: k-means needs at least as many points as
+#: centroids (16 per 4-bit PQ code; IVF's 4·sqrt(N) lists, a power of two, exceed N below 16). FAISS
+#: refuses fewer, and a build with ``TANYA_PQ_MIN_CHUNKS=1`` over a handful of chunks failed.
+QUANTISED_MIN_ROWS = 16
+
+
 @dataclass(frozen=True)
 class DenseIndexConfig:
     """Which FAISS index holds the chunk vectors, by size: exact, then fast-scan PQ, then IVF (or HNSW).
@@ -364,7 +370,10 @@ class DenseIndexConfig:
         return stores_separate_vectors(self.describe(chunks))
 
     def kind(self, chunks: int) -> str:
-        """``"flat"``, ``"pq"``, ``"ivf"`` or ``"hnsw"`` for an index of ``chunks`` vectors."""
+        """``"flat"``, ``"pq"``, ``"ivf"`` or ``"hnsw"`` for an index of ``chunks`` vectors (always flat below
+        ``QUANTISED_MIN_ROWS``, whatever the thresholds say)."""
+        if chunks < QUANTISED_MIN_ROWS:
+            return "flat"
         if 0 < self.ann_min_chunks <= chunks:
             if self.ann_index not in ("ivf", "hnsw"):
                 raise ValueError(f"unknown approximate index {self.ann_index!r} (ivf or hnsw)")

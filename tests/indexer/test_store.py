@@ -308,6 +308,21 @@ def test_an_index_past_the_pq_size_scans_codes_and_rescores_exactly(
         )
 
 
+def test_a_handful_of_vectors_is_searched_exactly_whatever_the_thresholds() -> None:
+    """k-means needs as many points as centroids: below QUANTISED_MIN_ROWS the index stays flat."""
+    from indexer.store import DenseIndexConfig
+    from indexer.store.format import QUANTISED_MIN_ROWS
+
+    vectors = np.random.default_rng(0).normal(size=(5, 64)).astype(np.float32)
+    for config in (DenseIndexConfig(pq_min_chunks=1), DenseIndexConfig(ann_min_chunks=1)):
+        assert config.kind(5) == "flat" and type(config.build(vectors, 64)).__name__ == "IndexFlatIP"
+        assert config.kind(QUANTISED_MIN_ROWS) != "flat"
+    assert DenseIndexConfig.ivf_lists(QUANTISED_MIN_ROWS) <= QUANTISED_MIN_ROWS
+    wider = np.random.default_rng(1).normal(size=(QUANTISED_MIN_ROWS, 64)).astype(np.float32)
+    for config in (DenseIndexConfig(pq_min_chunks=1), DenseIndexConfig(ann_min_chunks=1)):
+        assert config.build(wider, 64).ntotal == QUANTISED_MIN_ROWS
+
+
 def test_an_index_past_the_ann_size_uses_hnsw_and_records_it(corpus_copy, fake_settings, fake_embedder, build, tmp_path) -> None:
     """Issue 11: exact below ``ann_min_chunks``, HNSW from there on (with ``ann_index="hnsw"``), the choice
     written in the manifest."""
