@@ -11,6 +11,7 @@ Each passage keeps its rank and raw score under every signal.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -57,13 +58,6 @@ def top_stable(scores: np.ndarray, depth: int) -> np.ndarray:
     return chosen[np.argsort(-scores[chosen], kind="stable")]
 
 
-def _exact(faiss_index: Any) -> bool:
-    """Whether ``faiss_index`` holds the float32 vectors themselves (``IndexFlatIP``): searched by one product."""
-    import faiss
-
-    return isinstance(faiss_index, faiss.IndexFlat)
-
-
 def _scans_all_codes(faiss_index: Any) -> bool:
     """Whether ``faiss_index`` scores every row's PQ codes (``IndexPQFastScan``): it takes no search parameters."""
     import faiss
@@ -97,6 +91,33 @@ def _search_params(faiss_index: Any, live: np.ndarray | None) -> tuple[Any, ...]
     return params, bits, selector
 
 
+@dataclass(frozen=True)
+class _DenseSearch:
+    """How one encoder's FAISS index is searched: decided once when the retriever is made, not per query."""
+
+    #: "exact" (one product over FAISS's float32 storage), "graph" (HNSW returns the pool itself) or
+    #: "codes" (PQ scan or IVF lists return PQ_RESCORE rows to rescore).
+    kind: str
+    #: FAISS search parameters and the memory they point into (kept alive together).
+    params: tuple[Any, ...]
+    #: A full PQ scan cannot skip masked rows: it fetches this many times more and drops them after.
+    widen: float = 1.0
+
+    @classmethod
+    def of(cls, faiss_index: Any, live: np.ndarray | None) -> _DenseSearch:
+        """The plan for ``faiss_index`` with these current rows."""
+        import faiss
+
+        if isinstance(faiss_index, faiss.IndexFlat):
+            return cls("exact", (None,))
+        params = _search_params(faiss_index, live)
+        if hasattr(faiss_index, "hnsw"):
+            return cls("graph", params)
+        if live is not None and _scans_all_codes(faiss_index):
+            return cls("codes", params, len(live) / max(1, int(live.sum())))
+        return cls("codes", params)
+
+
 class Retriever:
     """Searches one loaded index with the embedders it was built with."""
 
@@ -104,11 +125,11 @@ class Retriever:
         self.index = index
         self.embedders = list(embedders)
         self.fusion = fusion
-        # Per encoder: FAISS search parameters and the memory they point into (kept alive together).
-        self._search_params: dict[str, tuple[Any, ...]] = {}
-        for embedder in self.embedders:
-            if embedder.id in index.chunk_vectors:
-                self._search_params[embedder.id] = _search_params(index.faiss_index(embedder.id), index.live)
+        self._dense = {
+            embedder.id: _DenseSearch.of(index.faiss_index(embedder.id), index.live)
+            for embedder in self.embedders
+            if embedder.id in index.chunk_vectors
+        }
 
     def signals(self, mode: Mode) -> list[str]:
         """Signal names used by ``mode``."""
@@ -157,9 +178,9 @@ class Retriever:
 
     def _dense_pool(self, signal: str, vector: np.ndarray, pool: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``pool`` chunks nearest ``vector``: rows and cosines, best first (current rows only)."""
-        faiss_index = self.index.faiss_index(signal)
+        plan = self._dense[signal]
         live = self.index.live
-        if _exact(faiss_index):
+        if plan.kind == "exact":
             # Exact search as one matrix-vector product over FAISS's own storage and a partial sort:
             # FAISS's flat search keeps a heap of the pool (300) per query and was 3.4x slower at
             # 10^5 chunks (24 against 7 ms, one thread; bench/scale.py).
@@ -172,15 +193,11 @@ class Retriever:
             return rows, scores[rows]
         # HNSW returns the pool itself (its breadth is set wider); PQ codes and IVF lists return PQ_RESCORE
         # rows to rescore. A full PQ scan cannot skip masked rows: it returns that many more, in proportion.
-        wanted = pool if hasattr(faiss_index, "hnsw") else max(pool, PQ_RESCORE)
-        scans_all = _scans_all_codes(faiss_index)
-        if scans_all and live is not None:
-            wanted = int(np.ceil(wanted * len(live) / max(1, int(live.sum()))))
-        _, found = faiss_index.search(
-            vector[None, :], min(wanted, faiss_index.ntotal), params=self._search_params[signal][0]
-        )
+        wanted = pool if plan.kind == "graph" else int(np.ceil(max(pool, PQ_RESCORE) * plan.widen))
+        faiss_index = self.index.faiss_index(signal)
+        _, found = faiss_index.search(vector[None, :], min(wanted, faiss_index.ntotal), params=plan.params[0])
         rows = found[0][found[0] >= 0].astype(np.int64)
-        if scans_all and live is not None:
+        if plan.widen != 1.0 and live is not None:
             rows = rows[live[rows]]
         # The approximate indexes rank by quantised codes (indexer.store.format.DenseIndexConfig): their rows
         # are rescored with the stored vectors (a few hundred to a thousand rows read), so the cosines returned
