@@ -20,7 +20,7 @@ from indexer.embedders import Embedder
 from indexer.store import IndexData
 from indexer.store.format import row_scores
 from indexer.store.records import document_header, records_at
-from service.qa.fusion import Fused, FusionConfig, fuse
+from service.qa.fusion import FusionConfig, fuse
 from service.qa.query import Query
 from service.qa.types import Mode, Passage
 
@@ -208,10 +208,12 @@ class Retriever:
 
     def search(self, query: Query, top_k: int) -> list[Passage]:
         """The ``top_k`` passages for an analysed query, best first."""
-        # Rows as integer arrays: fusion takes its vectorised path.
-        ranked = {signal: self._ranked(signal, query) for signal in self.signals(query.mode)}
+        ranked = {}
+        for signal in self.signals(query.mode):
+            rows, scores = self._ranked(signal, query)
+            ranked[signal] = (rows.tolist(), scores)
         passages = []
-        hits: list[Fused[int]] = fuse(ranked, self.fusion, depth=top_k)
+        hits = fuse(ranked, self.fusion, depth=top_k)
         # One read for all the hits' records; a document's title and source without its text.
         for hit, chunk in zip(hits, records_at(self.index.chunks, [h.key for h in hits]), strict=True):
             doc = document_header(self.index.documents, chunk.doc_id)
