@@ -15,7 +15,8 @@ must get right is which sentence of a pool leads the answer. A pointwise fit of 
 (the earlier recipe) let the many rank-1 positives of all pools pull the prior to about three
 times that weight: on two-fold cross-fits of the valid pools it led with the right sentence
 2-5 points less often. A logistic regression on that one score then gives P(the sentence
-answers) (Platt scaling; ``Calibration.rank`` is ``k`` times its slope). A second one maps the question's ``logsumexp`` of margins (the trained softmax's mass
+answers) (Platt scaling; ``Calibration.rank`` is ``k`` times its slope). A second one maps the
+question's ``logsumexp`` of margins (the trained softmax's mass
 on the sentences against the null) to P(the passages answer it). Abstention thresholds on
 that are chosen per question language (as the product detects it): the highest that turns
 away at most ``max_false_abstention`` of that language's answerable valid questions, so one
@@ -30,6 +31,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,20 +125,13 @@ def fit_rank_prior(margins: Sequence[Sequence[np.ndarray]], pools: Sequence[Engi
         feats[i, : len(x)] = torch.from_numpy(x)
         present[i, : len(x)] = True
         positive[i, : len(x)] = torch.from_numpy(labels)
-    w = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([w], lr=0.5, max_iter=500, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
+    def loss(w: torch.Tensor) -> torch.Tensor:
         scores = feats @ w
         everything = torch.logsumexp(scores.masked_fill(~present, -torch.inf), dim=1)
         answers = torch.logsumexp(scores.masked_fill(~positive, -torch.inf), dim=1)
-        loss = (everything - answers).mean()
-        loss.backward()
-        return loss
+        return (everything - answers).mean()
 
-    optimiser.step(closure)
-    a, c = (float(v) for v in w.detach())
+    a, c = (float(v) for v in _minimise(torch.tensor([1.0, 0.0], dtype=torch.float64), loss))
     if a <= 0:  # margins that do not rank at all: no prior can be read off them
         return 0.0
     return max(0.0, c / a)
@@ -148,20 +143,29 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
 
     xt = torch.tensor(x, dtype=torch.float64)
     yt = torch.tensor(y, dtype=torch.float64)
-    w = torch.zeros(x.shape[1] + 1, dtype=torch.float64)
-    w[0] = 1.0
-    w.requires_grad_(True)
+    start = torch.zeros(x.shape[1] + 1, dtype=torch.float64)
+    start[0] = 1.0
+    values = _minimise(
+        start, lambda w: torch.nn.functional.binary_cross_entropy_with_logits(xt @ w[:-1] + w[-1], yt)
+    )
+    return values[:-1].copy(), float(values[-1])
+
+
+def _minimise(start: Any, loss: Callable[[Any], Any]) -> np.ndarray:
+    """The minimum of ``loss`` over a small torch parameter vector, from ``start`` (L-BFGS, strong Wolfe)."""
+    import torch
+
+    w = start.clone().requires_grad_(True)
     optimiser = torch.optim.LBFGS([w], lr=0.5, max_iter=500, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(xt @ w[:-1] + w[-1], yt)
-        loss.backward()
-        return loss
+        value = loss(w)
+        value.backward()
+        return value
 
     optimiser.step(closure)
-    values = w.detach().numpy()
-    return values[:-1].copy(), float(values[-1])
+    return w.detach().numpy()
 
 
 def threshold_for(answerable_best: Sequence[float], max_false_abstention: float) -> float:
