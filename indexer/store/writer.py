@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -218,27 +218,30 @@ def _read_spool(path: Path, dtype: type, rows: int, dim: int) -> np.ndarray:
     return np.memmap(path, dtype=dtype, mode="r", shape=(rows, dim))
 
 
-def _write_npy(rows: np.ndarray, target: Path, dtype: type) -> None:
-    """Write ``rows`` (memory-mapped) as an ``.npy`` file of ``dtype``, a slice at a time (never whole in memory)."""
+def _write_npy(
+    rows: np.ndarray, target: Path, dtype: type, convert: Callable[[np.ndarray], np.ndarray] | None = None
+) -> None:
+    """Write ``rows`` (memory-mapped) as an ``.npy`` file of ``dtype``, a slice at a time (never whole in
+    memory), each slice through ``convert`` when given (it must return ``dtype`` rows)."""
     with open(target, "wb") as out:
         np.lib.format.write_array_header_1_0(
             out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": rows.shape}
         )
         for start in range(0, len(rows), 65_536):
-            out.write(np.ascontiguousarray(rows[start : start + 65_536], dtype=dtype).tobytes())
+            part = rows[start : start + 65_536]
+            out.write(np.ascontiguousarray(convert(part) if convert else part, dtype=dtype).tobytes())
 
 
 def _write_quantized(rows: np.ndarray, codes_target: Path, scales_target: Path) -> None:
     """Write ``rows`` (memory-mapped) as int8 codes and one scale a row (``quantize_rows``), a slice at a time."""
-    scales = []
-    with open(codes_target, "wb") as out:
-        np.lib.format.write_array_header_1_0(
-            out, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.int8)), "fortran_order": False, "shape": rows.shape}
-        )
-        for start in range(0, len(rows), 65_536):
-            codes, part = quantize_rows(rows[start : start + 65_536])
-            out.write(codes.tobytes())
-            scales.append(part)
+    scales: list[np.ndarray] = []
+
+    def codes(part: np.ndarray) -> np.ndarray:
+        quantised, part_scales = quantize_rows(part)
+        scales.append(part_scales)
+        return quantised
+
+    _write_npy(rows, codes_target, np.int8, codes)
     np.save(scales_target, np.concatenate(scales) if scales else np.zeros(0, np.float32))
 
 
