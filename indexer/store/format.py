@@ -13,7 +13,7 @@ Layout of one build::
     dense/<embedder>.sentences.npy   sentence vectors, for picking answer sentences: int8 codes (format 3;
                                      float16 rows in format 2, float32 before)
     dense/<embedder>.sentences.scales.npy   one float32 scale a sentence (format 3: row = codes × scale)
-    dense/<embedder>.chunks.npy      chunk vectors, where the FAISS index holds only quantised codes (PQ, HNSW):
+    dense/<embedder>.chunks.npy      chunk vectors, where the FAISS index holds only quantised codes (PQ, IVF, HNSW):
                                      int8 codes (format 4; float16 rows before)
     dense/<embedder>.chunks.scales.npy      one float32 scale a chunk vector (format 4)
     bm25/                  bm25s postings over language-stemmed chunk tokens
@@ -64,7 +64,7 @@ MANIFEST = "manifest.json"
 #: Beside the manifest: the base build's id for a delta, empty for a complete build. Pruning old
 #: builds reads this instead of their manifests (tens of megabytes at 10^6 chunks).
 BASE_FILE = "base.txt"
-#: Chunk vectors stored beside a FAISS index that holds quantised codes (PQ, HNSW sq8): int8 codes (format 4;
+#: Chunk vectors beside a FAISS index that holds quantised codes (PQ, IVF, HNSW sq8): int8 codes (format 4;
 #: float16 rows before) and one float32 scale a row. The retriever rescores what the index finds with them.
 CHUNK_VECTORS = "chunks.npy"
 CHUNK_SCALES = "chunks.scales.npy"
