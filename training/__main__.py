@@ -41,6 +41,11 @@ def reranker(
     epochs: float = typer.Option(TrainConfig.epochs, help="Passes over the training questions"),
     work_dir: Path = typer.Option(Path("var/train-reranker"), help="Where the valid sets' calibration indexes are kept"),
     checkpoints: bool = typer.Option(False, help="Also save the adapter after each whole epoch (out/epoch-N)"),
+    init_adapter: Path | None = typer.Option(
+        None, help="Continue from the adapter and head in this folder (a new warm-up and decay) instead of fresh ones"
+    ),
+    learning_rate: float = typer.Option(TrainConfig.learning_rate, help="Peak learning rate of the LoRA matrices"),
+    head_learning_rate: float = typer.Option(TrainConfig.head_learning_rate, help="Peak learning rate of the head"),
 ) -> None:
     """Train the LoRA adapter and head, calibrate on the valid splits, write ``out``.
 
@@ -51,7 +56,10 @@ def reranker(
     """
     from service.config import load_settings
 
-    config = TrainConfig(seed=seed, threads=threads, epochs=epochs, checkpoints=checkpoints)
+    config = TrainConfig(
+        seed=seed, threads=threads, epochs=epochs, checkpoints=checkpoints, learning_rate=learning_rate,
+        head_learning_rate=head_learning_rate, init_adapter=None if init_adapter is None else str(init_adapter),
+    )
     settings = load_settings()
     columns = (
         TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -47,6 +47,7 @@ from service.qa.reranker.reader import (
     Window,
     encode_passages,
     forward_windows,
+    load_trained,
     lora_config,
 )
 from service.qa.reranker.tokenizer import E5Tokenizer
@@ -80,6 +81,10 @@ class TrainConfig:
     epochs: float = 1.0
     #: Questions per optimiser step.
     batch_size: int = 8
+    #: Start from the adapter and head trained in this folder instead of fresh ones: a later stage that
+    #: reads more questions with a new warm-up and decay (a warm restart), so a run can be continued
+    #: after its schedule has ended. ``None``: a fresh LoRA (peft's initialisation: a no-op) and head.
+    init_adapter: str | None = None
     learning_rate: float = 5e-4
     head_learning_rate: float = 1e-3
     warmup: float = 0.05
@@ -306,6 +311,8 @@ def train(
     base.train()
     model = get_peft_model(base, lora_config(spec, config.lora_dropout))
     head = SentenceHead(base.config.hidden_size)
+    if config.init_adapter is not None:
+        load_trained(model, head, Path(config.init_adapter))
     lora_params = [p for p in model.parameters() if p.requires_grad]
     head_params = list(head.parameters())
     optimiser = torch.optim.AdamW(

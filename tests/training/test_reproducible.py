@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,20 +20,28 @@ TINY = TrainConfig(
 )
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """One tiny run's output folder and training record (read-only for the tests that share it)."""
+    if not (DATA / "tydiqa-id" / "train.json").is_file():
+        pytest.skip("../shared/eval-data is not here")
+    folder = tmp_path_factory.mktemp("trained")
+    # The fake encoder retrieves the calibration pools: fast, and as deterministic as the training itself.
+    record = train(TINY, DATA, folder / "model", make_settings(folder / "unused-index"), folder / "work")
+    return folder / "model", record
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not (DATA / "tydiqa-id" / "train.json").is_file(), reason="../shared/eval-data is not here")
-def test_the_same_seed_gives_the_same_adapter(tmp_path: Path) -> None:
+def test_the_same_seed_gives_the_same_adapter(tmp_path: Path, trained: tuple[Path, dict[str, Any]]) -> None:
     from safetensors.torch import load_file
 
-    # The fake encoder retrieves the calibration pools: fast, and as deterministic as the training itself.
-    settings = make_settings(tmp_path / "unused-index")
-    first = train(TINY, DATA, tmp_path / "a", settings, tmp_path / "work-a")
-    second = train(TINY, DATA, tmp_path / "b", settings, tmp_path / "work-b")
-    a, b = load_file(str(tmp_path / "a" / ADAPTER_FILE)), load_file(str(tmp_path / "b" / ADAPTER_FILE))
+    first_dir, first = trained
+    second = train(TINY, DATA, tmp_path / "b", make_settings(tmp_path / "unused-index"), tmp_path / "work-b")
+    a, b = load_file(str(first_dir / ADAPTER_FILE)), load_file(str(tmp_path / "b" / ADAPTER_FILE))
     assert a.keys() == b.keys() and len(a) == 12 * 6 * 2 + 5  # lora_A and lora_B per target, the head's MLP (4) and null
     assert all(bool((a[k] - b[k]).abs().max() <= 1e-6) for k in a)
     assert first["valid_pool_metrics"] == second["valid_pool_metrics"]
-    assert (tmp_path / "a" / "MODEL_CARD.md").is_file()
+    assert (first_dir / "MODEL_CARD.md").is_file()
 
 
 class _Killed(Exception):
@@ -62,3 +71,17 @@ def test_an_interrupted_run_resumes_to_the_same_adapter(tmp_path: Path) -> None:
     assert not (tmp_path / "work-cut" / "resume" / "state.pt").exists()  # cleared once finished
     a, b = load_file(str(tmp_path / "whole" / ADAPTER_FILE)), load_file(str(tmp_path / "cut" / ADAPTER_FILE))
     assert all(bool((a[k] - b[k]).abs().max() <= 1e-6) for k in a)
+
+
+@pytest.mark.slow
+def test_a_later_stage_starts_from_the_adapter_it_is_given(tmp_path: Path, trained: tuple[Path, dict[str, Any]]) -> None:
+    from safetensors.torch import load_file
+
+    stage_1, _ = trained
+    # With no learning rate the second stage can only hand back what it started from.
+    frozen = replace(TINY, seed=14, init_adapter=str(stage_1), learning_rate=0.0, head_learning_rate=0.0)
+    record = train(frozen, DATA, tmp_path / "stage-2", make_settings(tmp_path / "unused-index"), tmp_path / "work-2")
+    a, b = load_file(str(stage_1 / ADAPTER_FILE)), load_file(str(tmp_path / "stage-2" / ADAPTER_FILE))
+    assert a.keys() == b.keys()
+    assert all(bool((a[k] - b[k]).abs().max() == 0) for k in a)
+    assert record["config"]["init_adapter"] == str(stage_1)

