@@ -87,7 +87,7 @@ Written by `make train-reranker` (`python -m training reranker`); the numbers be
   LoRA dropout {config.get("lora_dropout")}, gradient clipping 1.0, {config.get("epochs")} epoch(s) (a fractional epoch reads
   that share of the shuffled questions, each once), torch threads {t.get("torch_threads")}, bf16 autocast {config.get("bf16")}.
 - Time on the 2-core CI-class machine (CPU only): training {t.get("train_seconds")} s, training plus
-  calibration {t.get("total_seconds")} s{_resumed(t)}.{_recalibrated(t)}
+  calibration {t.get("total_seconds")} s{_resumed(t)}.{_recalibrated(t)}{_stages(t)}
 
 ## Validation (engine pools: the passages Tanya's retrieval brings for each valid question, every sentence scored)
 {_table(t.get("valid_pool_metrics", {}))}
@@ -139,3 +139,25 @@ def _resumed(record: dict[str, Any]) -> str:
     if not step:
         return ""
     return f" (interrupted and resumed after step {step}{'; ' + str(note) if note else ''})"
+
+
+def _stages(record: dict[str, Any]) -> str:
+    """The earlier stages this adapter continued from (``--init-adapter``), oldest first, with their figures."""
+    earlier = []
+    stage = record.get("previous_stage")
+    while isinstance(stage, dict):
+        earlier.append(stage)
+        stage = stage.get("previous_stage")
+    if not earlier:
+        return ""
+    lines = [f"\n- The figures above are this stage's; it continued the adapter of {len(earlier)} earlier stage(s), with a"
+             " new warm-up and decay. Earlier stages, oldest first:"]
+    for n, stage in enumerate(reversed(earlier), start=1):
+        config = stage.get("config", {})
+        first = {name: round(m.get("first_sentence_hit", 0.0), 3) for name, m in stage.get("valid_pool_metrics", {}).items()}
+        lines.append(
+            f"  {n}. seed {config.get('seed')}, {config.get('epochs')} epoch(s), {stage.get('steps')} steps, LoRA lr"
+            f" {config.get('learning_rate')}, head lr {config.get('head_learning_rate')}, {stage.get('train_seconds')} s of"
+            f" training; its own valid first-sentence hit {json.dumps(first)}."
+        )
+    return "\n".join(lines)

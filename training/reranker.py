@@ -377,6 +377,7 @@ def train(
             "torch_threads": config.threads,
             "calibration_retrieval": _retrieval_record(settings),
             "valid_pool_metrics": metrics,
+            **_previous_stage(config),
         },
     )
     (out_dir / SPEC_FILE).write_text(final.to_json(), encoding="utf-8")
@@ -434,6 +435,16 @@ def recalibrate(
     (model_dir / SPEC_FILE).write_text(final.to_json(), encoding="utf-8")
     write_model_card(model_dir)
     return training
+
+
+def _previous_stage(config: TrainConfig) -> dict[str, Any]:
+    """``{"previous_stage": its training record}`` when this run continued another's adapter (so the
+    spec and card describe the whole recipe), else nothing."""
+    if config.init_adapter is None:
+        return {}
+    spec_file = Path(config.init_adapter) / SPEC_FILE
+    record = ReaderSpec.from_file(spec_file).training if spec_file.is_file() else {}
+    return {"previous_stage": record}
 
 
 def _retrieval_record(settings: Settings) -> dict[str, Any]:

@@ -85,3 +85,5 @@ def test_a_later_stage_starts_from_the_adapter_it_is_given(tmp_path: Path, train
     assert a.keys() == b.keys()
     assert all(bool((a[k] - b[k]).abs().max() == 0) for k in a)
     assert record["config"]["init_adapter"] == str(stage_1)
+    assert record["previous_stage"]["config"]["seed"] == TINY.seed  # the spec and card describe both stages
+    assert "continued the adapter of 1 earlier stage" in (tmp_path / "stage-2" / "MODEL_CARD.md").read_text()
