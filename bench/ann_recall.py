@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import cpu_name  # bench/bench.py: both run as scripts from bench/
 from scale import ROOT, sentence_pool  # bench/scale.py: the same texts' source
+
+from bench import cpu_name  # bench/bench.py: both run as scripts from bench/
 
 RESULTS = ROOT / "bench" / "results"
 QUERIES = 300
