@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     )
     ann_index: Literal["ivf", "hnsw"] = Field(
         default="ivf",
-        description="The approximate index: ivf = inverted lists over 4-bit PQ codes, 1/16 of them probed; "
+        description="The approximate index: ivf = inverted lists over 4-bit PQ codes, a quarter of them probed; "
         "hnsw = a graph over 8-bit (hnsw_storage) codes",
     )
     hnsw_storage: Literal["sq8", "flat"] = Field(
