@@ -39,7 +39,8 @@ PQ_RESCORE = 1000
 #: The share of an IVF index's lists a query probes. Chosen on real vectors (``make bench-ann-recall``:
 #: USE-m3 over bench texts, the best PQ_RESCORE rescored): recall@10 against exact 0.870 / 0.925 /
 #: **0.962** / 0.986 for 1/16, 1/8, 1/4, 1/2 of 2,048 lists at 4·10^5 chunks, in 0.7 / 1.0 / 1.7 /
-#: 2.9 ms of FAISS a query (one thread), and 0.833 / 0.895 / 0.952 / 0.983 of 1,024 at 10^5. The
+#: 2.9 ms of FAISS a query (one thread), 0.833 / 0.895 / 0.952 / 0.983 of 1,024 at 10^5 and 0.925 /
+#: 0.957 / 0.979 / 0.992 of 4,096 at 10^6 (1.6 / 3.1 / 5.1 / 10.2 ms). The
 #: fake encoder's unclustered vectors understate it (0.864 at 1/16 and 0.888 at 1/4 of 4,096 at 10^6).
 IVF_PROBE_SHARE = 1 / 4
 #: ...but never fewer lists than this: a small IVF index is searched (nearly) whole.
