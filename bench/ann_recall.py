@@ -88,7 +88,7 @@ def main() -> int:
     import faiss
 
     from indexer.store.format import DenseIndexConfig, quantize_rows
-    from service.qa.retrieval import IVF_MIN_PROBES, IVF_PROBE_SHARE, PQ_RESCORE
+    from service.qa.retrieval import IVF_PROBE_SHARE, PQ_RESCORE, ivf_probes
 
     sentences, questions = sentence_pool(args.data)
     queries = random.Random(args.seed + 1).sample(questions, QUERIES)
@@ -106,7 +106,7 @@ def main() -> int:
     result["ivf"] = {}
     for share in sorted({*PROBE_SHARES, IVF_PROBE_SHARE}):
         params = faiss.SearchParametersIVF()
-        params.nprobe = min(ivf.nlist, max(IVF_MIN_PROBES, round(ivf.nlist * share)))
+        params.nprobe = ivf_probes(ivf.nlist, share)
         shipped = " (shipped)" if share == IVF_PROBE_SHARE else ""
         result["ivf"][f"1/{round(1 / share)} of the lists{shipped}"] = {"probes": int(params.nprobe), **recall(ivf, params, stored, q, exact)}
     result["machine"] = {"cpu": cpu_name(), "cores": 2}

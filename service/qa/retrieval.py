@@ -47,6 +47,11 @@ IVF_PROBE_SHARE = 1 / 4
 IVF_MIN_PROBES = 16
 
 
+def ivf_probes(lists: int, share: float = IVF_PROBE_SHARE) -> int:
+    """How many of an IVF index's ``lists`` a query probes: ``share`` of them, at least IVF_MIN_PROBES."""
+    return min(lists, max(IVF_MIN_PROBES, round(lists * share)))
+
+
 def top_stable(scores: np.ndarray, depth: int) -> np.ndarray:
     """The ``depth`` best rows, best first, ties by row: ``np.argsort(-scores, kind="stable")[:depth]`` exactly.
 
@@ -79,7 +84,7 @@ def _search_params(faiss_index: Any, live: np.ndarray | None) -> tuple[Any, ...]
     params: Any
     if isinstance(faiss_index, faiss.IndexIVF):
         params = faiss.SearchParametersIVF()
-        params.nprobe = min(faiss_index.nlist, max(IVF_MIN_PROBES, round(faiss_index.nlist * IVF_PROBE_SHARE)))
+        params.nprobe = ivf_probes(faiss_index.nlist)
     elif hasattr(faiss_index, "hnsw"):  # an approximate index must look wider than the pool it returns
         faiss_index.hnsw.efSearch = max(faiss_index.hnsw.efSearch, HNSW_EF_FACTOR * SENTENCE_POOL)
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
