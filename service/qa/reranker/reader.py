@@ -273,19 +273,27 @@ def resolve_precision(precision: Precision) -> Precision:
     return precision
 
 
-def load_trained(peft_model: Any, head: Any, directory: Path) -> None:
-    """Put the LoRA matrices and head stored in ``directory`` into ``peft_model`` and ``head``.
+def read_adapter(directory: Path) -> dict[str, Any]:
+    """The tensors of ``directory``'s adapter file (LoRA matrices and head), or
+    :class:`EmbedderUnavailableError` when it cannot be read."""
+    from safetensors.torch import load_file
+
+    try:
+        return dict(load_file(str(directory / ADAPTER_FILE)))
+    except (OSError, ValueError) as exc:
+        raise EmbedderUnavailableError(f"cannot read the reranker adapter in {directory}: {exc}") from exc
+
+
+def load_trained(peft_model: Any, head: Any, directory: Path, tensors: dict[str, Any] | None = None) -> None:
+    """Put the LoRA matrices and head stored in ``directory`` (or its already read ``tensors``) into
+    ``peft_model`` and ``head``.
 
     Raises :class:`EmbedderUnavailableError` when the file cannot be read or its tensors are
     not the ones this code's adapter and head have.
     """
     from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
 
-    try:
-        tensors = load_file(str(directory / ADAPTER_FILE))
-    except (OSError, ValueError) as exc:
-        raise EmbedderUnavailableError(f"cannot read the reranker adapter in {directory}: {exc}") from exc
+    tensors = read_adapter(directory) if tensors is None else tensors
     adapter = {k: v for k, v in tensors.items() if not k.startswith(HEAD_PREFIX)}
     result = set_peft_model_state_dict(peft_model, adapter)
     unexpected = list(getattr(result, "unexpected_keys", []))
@@ -321,6 +329,7 @@ class AnswerReader:
 
         directory = model_dir or MODEL_DIR
         spec = ReaderSpec.from_file(directory / SPEC_FILE)
+        tensors = read_adapter(directory)  # before the base weights: a bad file fails at once
         weights = read_weight_file()
         base = load_base_model(weights, num_threads)
         with warnings.catch_warnings():
@@ -330,7 +339,7 @@ class AnswerReader:
         from .head import SentenceHead
 
         head = SentenceHead(base.config.hidden_size)
-        load_trained(peft_model, head, directory)
+        load_trained(peft_model, head, directory, tensors)
         head.eval()
         model = peft_model.merge_and_unload()
         model.eval()
