@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from indexer.embedders import Embedder
+from indexer.lexical import top_stable
 from indexer.store import IndexData
 from indexer.store.format import row_scores
 from indexer.store.records import document_header, records_at
@@ -50,21 +51,6 @@ IVF_MIN_PROBES = 16
 def ivf_probes(lists: int, share: float = IVF_PROBE_SHARE) -> int:
     """How many of an IVF index's ``lists`` a query probes: ``share`` of them, at least IVF_MIN_PROBES."""
     return min(lists, max(IVF_MIN_PROBES, round(lists * share)))
-
-
-def top_stable(scores: np.ndarray, depth: int) -> np.ndarray:
-    """The ``depth`` best rows, best first, ties by row: ``np.argsort(-scores, kind="stable")[:depth]`` exactly.
-
-    A full sort of every chunk's score cost 6 ms a query at 10^5 chunks; this partitions
-    first and sorts only the winners (ties at the cut go to the lowest rows, as the sort did).
-    """
-    if depth >= len(scores):
-        return np.argsort(-scores, kind="stable")
-    cut = scores[np.argpartition(-scores, depth - 1)[:depth]].min()
-    above = np.flatnonzero(scores > cut)
-    chosen = np.concatenate([above, np.flatnonzero(scores == cut)[: depth - len(above)]])
-    chosen.sort()
-    return chosen[np.argsort(-scores[chosen], kind="stable")]
 
 
 def _scans_all_codes(faiss_index: Any) -> bool:
@@ -156,12 +142,9 @@ class Retriever:
         if depth == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         if signal == LEXICAL:
-            scores = self.index.lexical.scores(query.tokens)
-            # A chunk sharing no term is not a lexical match; ranking only the matches (ascending rows,
-            # so ties still go to the lowest row) skips partitioning every chunk at 10^6.
-            matched = np.flatnonzero(scores > 0)
-            order = matched[top_stable(scores[matched], depth)]
-            return order, scores[order]
+            # Only chunks sharing a term are lexical matches; the common terms' postings are searched for
+            # the rarer terms' matches, not walked (indexer.lexical.top_matches).
+            return self.index.lexical.top(query.tokens, depth)
         # A chunk's dense score is the better of its own cosine and that of its best
         # sentence: a one-sentence fact inside a long passage is otherwise diluted.
         vector = query.vectors[signal]

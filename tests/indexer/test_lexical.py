@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 
-from indexer.lexical import LexicalIndex, TermIds
+from indexer.lexical import LexicalIndex, Postings, SegmentedLexical, TermIds
 
 
 def _corpus(seed: int = 3) -> list[list[str]]:
@@ -47,3 +48,60 @@ def test_an_empty_corpus_and_an_empty_passage_score_zero() -> None:
     assert LexicalIndex.build([]).scores(["anything"]).shape == (0,)
     index = LexicalIndex.build([[], ["tokyo"]])
     assert index.scores(["tokyo"])[0] == 0 and index.scores(["tokyo"])[1] > 0
+
+
+def _zipf_corpus(seed: int, rows: int = 2000) -> list[list[str]]:
+    """Passages whose words follow a Zipf law: a few tokens in most rows, most tokens in a few."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, 501)
+    weights /= weights.sum()
+    return [[f"w{i}" for i in rng.choice(500, size=rng.integers(0, 30), p=weights)] for _ in range(rows)]
+
+
+def _full_ranking(scores: np.ndarray, depth: int) -> np.ndarray:
+    """What the retriever ranked before pruning: every row scored, the matches sorted (ties to the lowest row)."""
+    matched = np.flatnonzero(scores > 0)
+    return matched[np.argsort(-scores[matched], kind="stable")[:depth]]
+
+
+def _queries(seed: int) -> list[list[str]]:
+    rng = random.Random(seed)
+    common, rare = [f"w{i}" for i in range(8)], [f"w{i}" for i in range(8, 520)]  # w500+ are unknown
+    return [rng.sample(common, rng.randint(0, 4)) + rng.sample(rare, rng.randint(0, 3)) for _ in range(60)]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("depth", [1, 10, 100])
+def test_pruned_top_rows_are_exactly_the_full_ranking(seed: int, depth: int) -> None:
+    corpus = _zipf_corpus(seed)
+    index = LexicalIndex.build(corpus)
+    for query in _queries(seed):
+        expected = _full_ranking(index.scores(query), depth)
+        rows, scores = index.top(query, depth)
+        np.testing.assert_array_equal(rows, expected)
+        np.testing.assert_array_equal(scores, index.scores(query)[expected])  # the same floats, not close ones
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pruned_top_rows_of_a_base_and_delta_with_deleted_rows_are_the_full_ranking(seed: int) -> None:
+    corpus = _zipf_corpus(seed + 10)
+    live = np.random.default_rng(seed).random(len(corpus)) > 0.2
+    both = SegmentedLexical([LexicalIndex.build(corpus[:1500]), LexicalIndex.build(corpus[1500:])], live)
+    for query in _queries(seed + 10):
+        expected = _full_ranking(both.scores(query), 20)
+        rows, scores = both.top(query, 20)
+        np.testing.assert_array_equal(rows, expected)
+        np.testing.assert_array_equal(scores, both.scores(query)[expected])
+        assert live[rows].all()
+
+
+def test_a_query_with_a_rare_token_never_walks_the_common_postings(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = LexicalIndex.build(_zipf_corpus(1))
+    assert index.document_frequency("w0") > 1000 and 0 < index.document_frequency("w300") < 20
+    expected = _full_ranking(index.scores(["w0", "w1", "w300"]), 5)
+
+    def walked(*_: object) -> None:
+        raise AssertionError("every row was scored")
+
+    monkeypatch.setattr(Postings, "add_to", walked)
+    np.testing.assert_array_equal(index.top(["w0", "w1", "w300"], 5)[0], expected)

@@ -9,11 +9,12 @@ import pytest
 
 from indexer.embedders.fake import FakeEmbedder
 from indexer.errors import DocumentNotFoundError, InvalidQueryError
+from indexer.lexical import top_stable
 from service.qa.answer_types import AnswerType
 from service.qa.engine import Engine
 from service.qa.messages import ABSTAIN_MESSAGES, NO_CONTENT_MESSAGES, abstain_message, display_text
 from service.qa.query import clean_question
-from service.qa.retrieval import LEXICAL, top_stable
+from service.qa.retrieval import LEXICAL
 from service.qa.types import MAX_QUESTION_CHARS, Answer
 from tests.support.contract import ANSWER_KEYS as CONTRACT_KEYS
 from tests.support.contract import CITATION_KEYS
