@@ -7,7 +7,7 @@ about 250 chunk texts a second on 2 cores) over the same kind of texts: chunks o
 and FacQA sentences drawn at random, 300 of the two sets' questions as queries. Each index type
 is searched as the retriever searches it (``service.qa.retrieval``: fast-scan PQ or IVF codes,
 the best ``PQ_RESCORE`` rescored with the int8 chunk vectors), and IVF also with other shares of
-its lists probed. Writes ``bench/results/ann-recall-N.json``. The vectors are kept in ``--work``
+its lists probed, and with the shipped number of probes (``ivf_probes``). Writes ``bench/results/ann-recall-N.json``. The vectors are kept in ``--work``
 (encoding 10^5 texts takes about 7 minutes), so a second run measures only.
 """
 
@@ -50,15 +50,21 @@ def vectors(work: Path, texts: list[str], queries: list[str]) -> tuple[np.ndarra
         started, parts = time.perf_counter(), []
         for start in range(0, len(texts), 5000):
             parts.append(np.asarray(embedder.embed_passages(texts[start : start + 5000]), dtype=np.float32))
-            print(f"ann-recall: encoded {start + len(parts[-1]):,} of {len(texts):,} texts "
-                  f"in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"ann-recall: encoded {start + len(parts[-1]):,} of {len(texts):,} texts "
+                f"in {time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         np.save(passages_file, np.concatenate(parts))
         np.save(queries_file, np.asarray(embedder.embed_queries(queries), dtype=np.float32))
     x, q = np.load(passages_file), np.load(queries_file)
     return x / np.linalg.norm(x, axis=1, keepdims=True), q / np.linalg.norm(q, axis=1, keepdims=True)
 
 
-def recall(index: Any, params: Any, rescore_rows: np.ndarray, queries: np.ndarray, exact: np.ndarray) -> dict[str, float]:
+def recall(
+    index: Any, params: Any, rescore_rows: np.ndarray, queries: np.ndarray, exact: np.ndarray
+) -> dict[str, float]:
     """Recall@10 of the index's candidates rescored with ``rescore_rows``, and of its own top 10."""
     from service.qa.retrieval import PQ_RESCORE
 
@@ -73,8 +79,11 @@ def recall(index: Any, params: Any, rescore_rows: np.ndarray, queries: np.ndarra
         # A result counts when its exact score reaches the exact 10th best (ties may go either way).
         hits.append(float(np.mean(exact[i, best] >= tenth[i] - 1e-6)))
         raw.append(float(np.mean(exact[i, found[:10]] >= tenth[i] - 1e-6)))
-    return {"recall_at_10_vs_exact": round(float(np.mean(hits)), 3), "codes_alone": round(float(np.mean(raw)), 3),
-            "faiss_ms_per_query": round(seconds / len(queries) * 1000, 3)}
+    return {
+        "recall_at_10_vs_exact": round(float(np.mean(hits)), 3),
+        "codes_alone": round(float(np.mean(raw)), 3),
+        "faiss_ms_per_query": round(seconds / len(queries) * 1000, 3),
+    }
 
 
 def main() -> int:
@@ -88,7 +97,7 @@ def main() -> int:
     import faiss
 
     from indexer.store.format import DenseIndexConfig, quantize_rows
-    from service.qa.retrieval import IVF_PROBE_SHARE, PQ_RESCORE, ivf_probes
+    from service.qa.retrieval import PQ_RESCORE, ivf_probes
 
     sentences, questions = sentence_pool(args.data)
     queries = random.Random(args.seed + 1).sample(questions, QUERIES)
@@ -99,16 +108,24 @@ def main() -> int:
     pq = DenseIndexConfig(pq_min_chunks=1, ann_min_chunks=0).build(x, x.shape[1])
     ivf = DenseIndexConfig(pq_min_chunks=1, ann_min_chunks=1).build(x, x.shape[1])
     faiss.omp_set_num_threads(1)  # built on every core; searched as the service searches: one query, one thread
-    result: dict[str, Any] = {"chunks": len(x), "encoder": "use-m3", "dim": int(x.shape[1]), "queries": len(q),
-                              "rescored": PQ_RESCORE}
+    result: dict[str, Any] = {
+        "chunks": len(x),
+        "encoder": "use-m3",
+        "dim": int(x.shape[1]),
+        "queries": len(q),
+        "rescored": PQ_RESCORE,
+    }
     result["pq"] = recall(pq, None, stored, q, exact)
     result["ivf_lists"] = int(ivf.nlist)
     result["ivf"] = {}
-    for share in sorted({*PROBE_SHARES, IVF_PROBE_SHARE}):
+    probes = {
+        f"1/{round(1 / share)} of the lists": ivf_probes(ivf.nlist, share, most=ivf.nlist) for share in PROBE_SHARES
+    }
+    probes["shipped (retrieval.ivf_probes)"] = ivf_probes(ivf.nlist)
+    for name, count in probes.items():
         params = faiss.SearchParametersIVF()
-        params.nprobe = ivf_probes(ivf.nlist, share)
-        shipped = " (shipped)" if share == IVF_PROBE_SHARE else ""
-        result["ivf"][f"1/{round(1 / share)} of the lists{shipped}"] = {"probes": int(params.nprobe), **recall(ivf, params, stored, q, exact)}
+        params.nprobe = count
+        result["ivf"][name] = {"probes": int(count), **recall(ivf, params, stored, q, exact)}
     result["machine"] = {"cpu": cpu_name(), "cores": 2}
     result["date"] = time.strftime("%Y-%m-%d")
     RESULTS.mkdir(parents=True, exist_ok=True)

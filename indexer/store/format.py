@@ -339,8 +339,8 @@ class DenseIndexConfig:
       3.5 ms and 0.963).
     - **IVF** over the same fast-scan codes (``IndexIVFPQFastScan``) from ``ann_min_chunks``, where
       scanning every code grows too slow (9.4 ms at 10^6): about 4·sqrt(N) lists (a power of two),
-      of which the retriever probes ``IVF_PROBE_SHARE`` (a quarter: recall@10 0.962 on real USE-m3
-      vectors at 4·10^5 chunks, ``make bench-ann-recall``). At 10^6 fake vectors, 4,096 lists, 256
+      of which the retriever probes a quarter, at most 512 (``service.qa.retrieval.ivf_probes``: recall@10
+      0.962 and 0.957 on real USE-m3 vectors at 4·10^5 and 10^6 chunks, ``make bench-ann-recall``). At 10^6 fake vectors, 4,096 lists, 256
       probed and 1,000 rescored: recall@10 0.857 in 1.7 / 3.4 ms (p50 / p95), where HNSW reached
       0.883 in 5.2 / 12 ms; 96 bytes a vector where HNSW's graph and 8-bit codes take about 800.
     - **HNSW** instead of IVF with ``ann_index="hnsw"``: M 48 / efConstruction 200, 8-bit

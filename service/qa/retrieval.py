@@ -38,19 +38,23 @@ HNSW_EF_FACTOR = 2
 #: 0.966 at 10^5 fake vectors, 0.85 ms; 300: 0.948, 0.57 ms; bench/scale.py).
 PQ_RESCORE = 1000
 #: The share of an IVF index's lists a query probes. Chosen on real vectors (``make bench-ann-recall``:
-#: USE-m3 over bench texts, the best PQ_RESCORE rescored): recall@10 against exact 0.870 / 0.925 /
-#: **0.962** / 0.986 for 1/16, 1/8, 1/4, 1/2 of 2,048 lists at 4·10^5 chunks, in 0.7 / 1.0 / 1.7 /
-#: 2.9 ms of FAISS a query (one thread), 0.833 / 0.895 / 0.952 / 0.983 of 1,024 at 10^5 and 0.925 /
-#: 0.957 / 0.979 / 0.992 of 4,096 at 10^6 (1.6 / 3.1 / 5.1 / 10.2 ms). The
-#: fake encoder's unclustered vectors understate it (0.864 at 1/16 and 0.888 at 1/4 of 4,096 at 10^6).
+#: USE-m3 over bench texts, the best PQ_RESCORE rescored): recall@10 against exact 0.833 / 0.895 /
+#: **0.952** / 0.983 for 1/16, 1/8, 1/4, 1/2 of 1,024 lists at 10^5 chunks (0.3 / 0.3 / 0.5 / 0.8 ms of
+#: FAISS a query, one thread), 0.870 / 0.925 / 0.962 / 0.986 of 2,048 at 4·10^5. The fake encoder's
+#: unclustered vectors understate it (0.864 at 1/16 and 0.888 at 1/4 of 4,096 at 10^6).
 IVF_PROBE_SHARE = 1 / 4
-#: ...but never fewer lists than this: a small IVF index is searched (nearly) whole.
+#: ...but never fewer lists than this: a small IVF index is searched (nearly) whole...
 IVF_MIN_PROBES = 16
+#: ...nor more than this. What recall needs grows more slowly than the list count (about 4·sqrt(N)):
+#: 512 probes gave 0.983, 0.962 and **0.957** at 10^5, 4·10^5 and 10^6 chunks, where a quarter of
+#: 4,096 lists at 10^6 gave 0.979 in 5.1 instead of 3.1 ms. Past about 10^6 chunks recall at this cap
+#: would keep slipping below 0.95 (not measured): raise it with the index.
+IVF_MAX_PROBES = 512
 
 
-def ivf_probes(lists: int, share: float = IVF_PROBE_SHARE) -> int:
-    """How many of an IVF index's ``lists`` a query probes: ``share`` of them, at least IVF_MIN_PROBES."""
-    return min(lists, max(IVF_MIN_PROBES, round(lists * share)))
+def ivf_probes(lists: int, share: float = IVF_PROBE_SHARE, most: int = IVF_MAX_PROBES) -> int:
+    """How many of an IVF index's ``lists`` a query probes: ``share`` of them, at least IVF_MIN_PROBES and at most ``most``."""
+    return min(lists, max(IVF_MIN_PROBES, min(most, round(lists * share))))
 
 
 def _scans_all_codes(faiss_index: Any) -> bool:

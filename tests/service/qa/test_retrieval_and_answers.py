@@ -14,7 +14,7 @@ from service.qa.answer_types import AnswerType
 from service.qa.engine import Engine
 from service.qa.messages import ABSTAIN_MESSAGES, NO_CONTENT_MESSAGES, abstain_message, display_text
 from service.qa.query import clean_question
-from service.qa.retrieval import LEXICAL
+from service.qa.retrieval import LEXICAL, ivf_probes
 from service.qa.types import MAX_QUESTION_CHARS, Answer
 from tests.support.contract import ANSWER_KEYS as CONTRACT_KEYS
 from tests.support.contract import CITATION_KEYS
@@ -309,3 +309,9 @@ def test_top_stable_is_the_stable_sort_cut_short(depth: int) -> None:
         np.zeros(300, np.float32),
     ):
         np.testing.assert_array_equal(top_stable(scores, depth), np.argsort(-scores, kind="stable")[:depth])
+
+
+@pytest.mark.parametrize(("lists", "probes"), [(8, 8), (32, 16), (1024, 256), (2048, 512), (4096, 512), (16384, 512)])
+def test_ivf_probes_a_quarter_of_the_lists_within_bounds(lists: int, probes: int) -> None:
+    assert ivf_probes(lists) == probes
+    assert ivf_probes(4096, share=1 / 2, most=4096) == 2048  # bench/ann_recall.py measures other shares uncapped
