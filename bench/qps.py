@@ -117,6 +117,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"({', '.join(f'{k} {v:.1f}' for k, v in model.items() if k != 'total')}); "
         f"ideal rate cores / model time = {result['ideal_qps']:.1f} queries/s.",
         "",
+        f"Server settings beyond the defaults: {', '.join(f'TANYA_{k.upper()}={v}' for k, v in result['settings'].items()) or 'none'}.",
+        "",
         "| run | path | questions | clients | QPS | QPS / ideal | errors | p50 ms | p99 ms | server CPU ms / request | load generator's share of the CPU |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -135,7 +137,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--embedders", default="e5-small,use-m3")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting for this run, e.g. --set query_batch=8 (TANYA_QUERY_BATCH)")
+    parser.add_argument("--only", choices=("search", "ask", "repeated"), action="append",
+                        help="run only these loads (default: all three)")
     args = parser.parse_args()
+    chosen = dict(item.split("=", 1) for item in args.set)
     os.environ["STRESS_EMBEDDERS"] = args.embedders
     embedder_ids = args.embedders.split(",")
 
@@ -152,13 +159,13 @@ def main() -> int:
         if built.returncode != 0:
             print(built.stderr, file=sys.stderr)
             return 1
-        with serve(index_dir, work, reload_poll_s="0", rate_limit_per_minute="0") as server:
-            plan = [
-                ("distinct (cache misses)", "/v1/search", questions[: 200_000]),
-                ("distinct (cache misses)", "/v1/ask", questions[::-1]),
-                ("repeated (cache hits)", "/v1/search", questions[:50]),
-            ]
-            for name, path, pool in plan:
+        with serve(index_dir, work, **{"reload_poll_s": "0", "rate_limit_per_minute": "0", **chosen}) as server:
+            plan = {
+                "search": ("distinct (cache misses)", "/v1/search", questions[: 200_000]),
+                "ask": ("distinct (cache misses)", "/v1/ask", questions[::-1]),
+                "repeated": ("repeated (cache hits)", "/v1/search", questions[:50]),
+            }
+            for name, path, pool in (plan[key] for key in args.only or plan):
                 server_cpu, client_cpu = cpu_seconds(server.process.pid), time.process_time()
                 run = asyncio.run(_load(server.url, path, pool, args.clients, args.seconds))
                 run["name"] = name
@@ -170,7 +177,7 @@ def main() -> int:
                 print(f"qps: {name} {path}: {run['qps']}/s, errors {run['errors']}", file=sys.stderr)
     result = {
         "encoders": embedder_ids, "model_ms_one_thread": {k: round(v, 2) for k, v in model.items()},
-        "ideal_qps": round(ideal, 1), "runs": runs,
+        "ideal_qps": round(ideal, 1), "settings": chosen, "runs": runs,
         "machine": {"cpu": cpu_name(), "cores": cores}, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -75,18 +75,22 @@ class Settings(BaseSettings):
     )
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     # Off by default: a link inside the corpus folder must not publish a file from elsewhere.
-    follow_symlinks: bool = Field(default=False, description="Index files that links in a corpus folder point to outside it")
+    follow_symlinks: bool = Field(
+        default=False, description="Index files that links in a corpus folder point to outside it"
+    )
     chunk_max_tokens: int = Field(default=256, ge=16, le=2048)
     chunk_overlap_sentences: int = Field(default=1, ge=0, le=5)
     embedders: Annotated[list[str], NoDecode] = ["e5-small", "use-m3"]
     embed_batch_size: int = Field(default=32, ge=1)
     pq_min_chunks: int = Field(
-        default=50_000, ge=0,
+        default=50_000,
+        ge=0,
         description="Chunks from which FAISS scans 4-bit PQ codes (the best rescored exactly) instead of every "
         "float32 vector; 0 = never",
     )
     ann_min_chunks: int = Field(
-        default=200_000, ge=0,
+        default=200_000,
+        ge=0,
         description="Chunks from which FAISS uses an approximate index (ann_index) instead of a full scan; 0 = never",
     )
     ann_index: Literal["ivf", "hnsw"] = Field(
@@ -100,15 +104,19 @@ class Settings(BaseSettings):
         "stored beside it (a quarter of the memory); flat = float32",
     )
     delta_min_chunks: int = Field(
-        default=2_000, ge=0,
+        default=2_000,
+        ge=0,
         description="Index size (chunks) from which a small change is written as a delta build on top of the last complete one",
     )
     max_delta_share: float = Field(
-        default=0.25, ge=0.0, le=1.0,
+        default=0.25,
+        ge=0.0,
+        le=1.0,
         description="Largest delta (its chunks plus the base's deleted ones, as a share of the base) before a complete build",
     )
     index_text_budget_chars: int = Field(
-        default=64_000_000, ge=0,
+        default=64_000_000,
+        ge=0,
         description="Document text an indexing run keeps in memory between reading files and writing them; "
         "files past it are read again when their turn comes (memory stays bounded on any corpus)",
     )
@@ -122,12 +130,20 @@ class Settings(BaseSettings):
     top_k: int = Field(default=5, ge=TOP_K_MIN, le=TOP_K_MAX)
     search_threads: int = Field(default=1, ge=1, description="FAISS threads per search (1 is fastest on few cores)")
     query_encoder_threads: int = Field(
-        default=1, ge=0,
+        default=1,
+        ge=0,
         description="Threads each encoder uses per question when answering (0: every core); requests run side by side",
     )
     query_cache_size: int = Field(
         default=1024, ge=0, description="Distinct questions whose query vectors are kept in memory (0: no cache)"
     )
+    query_batch: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Questions waiting for an encoder at once encoded in one pass (1: each alone)",
+    )
+    query_batch_lanes: int = Field(default=2, ge=1, description="Batches each encoder runs at once (query_batch > 1)")
 
     # --- answer
     answer_max_sentences: int = Field(default=3, ge=1, le=5)
@@ -142,12 +158,15 @@ class Settings(BaseSettings):
         default=64, ge=1, le=512, description="Most sentences the reader reads (the candidate passages' in order)"
     )
     reranker_threshold: float | None = Field(
-        default=None, ge=0.0, le=1.0,
+        default=None,
+        ge=0.0,
+        le=1.0,
         description="Calibrated P(answerable) to answer, any language; default: shipped per language with the model",
     )
     reranker_threads: int = Field(default=2, ge=1, le=64, description="torch threads for the reranker")
     reranker_model_dir: Path | None = Field(
-        default=None, description="Folder of another trained reader (python -m training reranker --out); default: shipped"
+        default=None,
+        description="Folder of another trained reader (python -m training reranker --out); default: shipped",
     )
     reranker_precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
         default="auto", description="The reader's arithmetic: auto = bf16 where the CPU has it natively, else fp32"
@@ -176,7 +195,9 @@ class Settings(BaseSettings):
     request_read_timeout_s: float = Field(
         default=10.0, gt=0, description="Seconds a client has to send a whole request (head and body)"
     )
-    max_connections: int = Field(default=200, ge=0, description="Connections served at once, beyond which 503; 0 = no cap")
+    max_connections: int = Field(
+        default=200, ge=0, description="Connections served at once, beyond which 503; 0 = no cap"
+    )
     forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
         default=[], description="Reverse proxies whose X-Forwarded-For is trusted for the client address"
     )
@@ -212,7 +233,9 @@ class Settings(BaseSettings):
             batch_size=self.embed_batch_size,
             tiktoken_cache_dir=self.tiktoken_cache_dir,
             dense_index=DenseIndexConfig(
-                pq_min_chunks=self.pq_min_chunks, ann_min_chunks=self.ann_min_chunks, ann_index=self.ann_index,
+                pq_min_chunks=self.pq_min_chunks,
+                ann_min_chunks=self.ann_min_chunks,
+                ann_index=self.ann_index,
                 hnsw_storage=self.hnsw_storage,
             ),
             delta_min_chunks=self.delta_min_chunks,
@@ -225,8 +248,13 @@ class Settings(BaseSettings):
         """Retrieval defaults and fusion."""
         fusion = FusionConfig(method=self.fusion, rrf_k=self.rrf_k, weights=dict(self.fusion_weights))
         return RetrievalConfig(
-            mode=self.mode, top_k=self.top_k, fusion=fusion, search_threads=self.search_threads,
+            mode=self.mode,
+            top_k=self.top_k,
+            fusion=fusion,
+            search_threads=self.search_threads,
             query_cache_size=self.query_cache_size,
+            query_batch=self.query_batch,
+            query_batch_lanes=self.query_batch_lanes,
         )
 
     @property

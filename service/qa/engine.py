@@ -38,6 +38,10 @@ class RetrievalConfig:
     search_threads: int = 1
     #: Distinct questions whose query vectors are kept (0: none); see ``QueryVectorCache``.
     query_cache_size: int = 1024
+    #: Questions encoded in one pass when several wait for an encoder (1: each alone); see ``QueryBatcher``.
+    query_batch: int = 1
+    #: Batches each encoder runs at once (with ``query_batch`` above 1).
+    query_batch_lanes: int = 2
 
 
 def set_search_threads(threads: int) -> None:
@@ -109,7 +113,13 @@ class Engine:
             config=config,
             embedders=embedders,
             index=index,
-            analyser=QueryAnalyser(analyzer, embedders, config.retrieval.query_cache_size),
+            analyser=QueryAnalyser(
+                analyzer,
+                embedders,
+                config.retrieval.query_cache_size,
+                batch=config.retrieval.query_batch,
+                lanes=config.retrieval.query_batch_lanes,
+            ),
             retriever=Retriever(index, embedders, config.retrieval.fusion),
             answerer=Answerer(index, analyzer, embedders, config.answer, reranker),
             loaded_at=time.time(),

@@ -22,6 +22,7 @@ from indexer.errors import InvalidQueryError
 from indexer.language import Lang, detect_language
 from indexer.lexical import Analyzer
 from service.qa.answer_types import AnswerType, expected_type, measured_words
+from service.qa.batching import QueryBatcher
 from service.qa.types import MAX_QUESTION_CHARS, MAX_QUESTION_TOKENS, MODES, TOP_K_MAX, TOP_K_MIN, Mode
 
 
@@ -134,10 +135,19 @@ class QueryVectorCache:
 class QueryAnalyser:
     """Turns question text into a :class:`Query` with the index's analyser and encoders."""
 
-    def __init__(self, analyzer: Analyzer, embedders: Sequence[Embedder], cache_size: int = 0) -> None:
+    def __init__(
+        self, analyzer: Analyzer, embedders: Sequence[Embedder], cache_size: int = 0, batch: int = 1, lanes: int = 2
+    ) -> None:
         self.analyzer = analyzer
         self.embedders = list(embedders)
         self.cache = QueryVectorCache(cache_size)
+        # With ``batch`` above 1, questions that wait for the same encoder at once share its forward pass.
+        self.batchers = {e.id: QueryBatcher(e, batch, lanes) for e in self.embedders} if batch > 1 else {}
+
+    def _encode(self, embedder: Embedder, text: str) -> np.ndarray:
+        """One question's vector from ``embedder`` (through its batcher when batching)."""
+        batcher = self.batchers.get(embedder.id)
+        return batcher.embed(text) if batcher is not None else embedder.embed_queries([text])[0]
 
     def content_words(self, text: str) -> tuple[ContentWord, ...]:
         """Each distinct non-stop word of ``text`` with its English and Indonesian stems."""
@@ -174,7 +184,7 @@ class QueryAnalyser:
                 one = time.perf_counter()
                 cached = self.cache.get(embedder.id, text)
                 if cached is None:
-                    cached = self.cache.put(embedder.id, text, embedder.embed_queries([text])[0])
+                    cached = self.cache.put(embedder.id, text, self._encode(embedder, text))
                 vectors[embedder.id] = cached
                 encoder_ms[embedder.id] = (time.perf_counter() - one) * 1000
             embed_ms = (time.perf_counter() - started) * 1000
