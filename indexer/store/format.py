@@ -308,7 +308,8 @@ class DeltaBase:
     build_id: str
     #: Base documents removed or replaced since the base was written.
     deleted: list[str]
-    #: The manifest entries of the base documents still current (for the next run's change check).
+    #: The manifest entries of the base documents still current (for the next run's change check), as
+    #: the delta's manifest writes them (``"segment": "base"``).
     documents: list[dict[str, Any]]
     #: Chunks in the base (current and deleted).
     chunks: int
@@ -511,7 +512,7 @@ def build_manifest(contents: BuildContents, build_id: str) -> dict[str, Any]:
     if contents.base is not None:
         base = contents.base
         own = [{**entry, "segment": "delta"} for entry in own]
-        kept = [{**entry, "segment": "base"} for entry in base.documents]
+        kept = base.documents
         counts = {
             "documents": len(kept) + len(own),
             "chunks": sum(int(e.get("chunks", 0)) for e in kept) + contents.chunks,
