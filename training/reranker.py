@@ -49,6 +49,7 @@ from service.qa.reranker.reader import (
     forward_windows,
     load_trained,
     lora_config,
+    native_bf16,
 )
 from service.qa.reranker.tokenizer import E5Tokenizer
 from service.qa.reranker.weights import read_weight_file
@@ -105,7 +106,9 @@ class TrainConfig:
     #: hours on 2 cores). Does not change the result.
     resume_every: int = 25
     #: Matrix products in bfloat16 (autocast; weights and optimiser stay float32): about 1.8× faster
-    #: on a CPU with AVX512-BF16, measured on the 2-core machine.
+    #: on a CPU with AVX512-BF16, measured on the 2-core machine. On a CPU without it (AVX2 only) torch
+    #: emulates bf16 and a step is about 10× *slower* than float32, so ``python -m training reranker``
+    #: turns it on only where the CPU has it natively (``native_bf16``) unless told otherwise.
     bf16: bool = True
 
 
@@ -292,6 +295,12 @@ def train(
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     set_threads(config.threads)
+    if config.bf16 and not native_bf16():
+        warnings.warn(
+            "bf16 autocast on a CPU without AVX512-BF16 or AMX is emulated: training will be about 10x slower "
+            "than in float32 (python -m training reranker --fp32)",
+            stacklevel=2,
+        )
 
     pools = sample_pools(load_sets(data_dir, "train"), config.questions, config.distractors, rng)
     counts = {
