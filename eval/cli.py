@@ -1,4 +1,4 @@
-"""``tanya eval``: the gold set (default), SciFact (BEIR) and FacQA.
+"""``tanya eval``: the gold set (default), SciFact (BEIR), FacQA, SQuAD-format sets and the cross-lingual valid questions.
 
 Registered with the ``tanya`` CLI through the ``tanya.commands`` entry point (see
 pyproject.toml), and runnable alone as ``python -m eval``. Imports of the library and of
@@ -9,11 +9,15 @@ nothing.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from eval.squad import QAItem, QASet
 
 app = typer.Typer(help="Measure quality: the gold set (default), SciFact (BEIR) and FacQA.", no_args_is_help=False)
 
@@ -136,9 +140,36 @@ def eval_qa(
     work_dir: Annotated[Path, typer.Option(help="Where the set's documents and index are kept.")] = Path("var/eval-qa"),
 ) -> None:
     """Ask every question of a SQuAD-format file through the engine: answer hits, abstention, latency."""
+    from eval.squad import load_squad
+    from indexer.errors import ConfigError
+
+    with _qa_errors():
+        if not path.is_file():
+            raise ConfigError(f"no SQuAD-format file at {path}")
+        qaset = load_squad(path, titles)
+    _run_qa_set(qaset, name or f"{path.parent.name}-{path.stem}", configs, limit, out, work_dir)
+
+
+@contextmanager
+def _qa_errors() -> Iterator[None]:
+    """Domain errors, and an unreadable data file, as one line and an exit code."""
+    from indexer.errors import ConfigError
+    from service.cli import domain_errors
+
+    with domain_errors():
+        try:
+            yield
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"cannot read the question set: {exc}") from exc
+
+
+def _run_qa_set(
+    qaset: QASet, label: str, configs: list[str] | None, limit: int | None, out: Path, work_dir: Path,
+    group: Callable[[QAItem], str] | None = None,
+) -> None:
+    """:func:`eval.qa.run_qa` over ``qaset`` with the product's settings; prints and writes the table."""
     from eval.qa import CONFIGS, markdown_table, run_qa
     from eval.runner import write_benchmark_report
-    from eval.squad import load_squad
     from indexer.embedders import load_embedders
     from indexer.errors import ConfigError
     from service.cli import domain_errors, settings_for
@@ -149,10 +180,6 @@ def eval_qa(
         bad = [c for c in configs or [] if c not in CONFIGS]
         if bad:
             raise ConfigError(f"unknown config(s) {bad}; choose from {list(CONFIGS)}")
-        if not path.is_file():
-            raise ConfigError(f"no SQuAD-format file at {path}")
-        qaset = load_squad(path, titles)
-        label = name or f"{path.parent.name}-{path.stem}"
         settings = settings_for()
         embedders = load_embedders(settings.embedders)
         chosen = configs or list(CONFIGS)
@@ -169,12 +196,34 @@ def eval_qa(
 
             return step
 
-        report = run_qa(qaset, settings, work_dir / label, embedders, reranker, chosen, limit, log=_log, tick=tick)
+        report = run_qa(
+            qaset, settings, work_dir / label, embedders, reranker, chosen, limit, log=_log, tick=tick, group=group
+        )
         report["name"] = label
         table = markdown_table(report)
         written = write_benchmark_report(report, f"# {label}\n\n{table}\n", out / "qa", label)
     typer.echo(table)
     typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+@app.command("crosslingual")
+def eval_crosslingual(
+    data: Annotated[Path, typer.Option(help="The eval-data folder (TyDi QA-id, IDK-MRC, SQuAD 2.0 valid).")] = Path(
+        "../shared/eval-data"
+    ),
+    configs: Annotated[
+        list[str] | None, typer.Option("--config", "-c", help="reranker, support or bare-e5 (repeatable; default all).")
+    ] = None,
+    out: BenchOutOption = Path("eval/out"),
+    work_dir: Annotated[Path, typer.Option(help="Where the set's documents and index are kept.")] = Path("var/eval-qa"),
+) -> None:
+    """The valid questions asked in English about Indonesian passages, against the same questions as written."""
+    from eval.crosslingual import is_translated, load_bilingual
+
+    with _qa_errors():
+        qaset = load_bilingual(data)
+    _run_qa_set(qaset, "crosslingual", configs, None, out, work_dir,
+                lambda item: "translated" if is_translated(item) else "as written")
 
 
 def main() -> None:

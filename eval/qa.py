@@ -182,8 +182,13 @@ def run_qa(
     log: Callable[[str], None] = lambda line: None,
     tick: Callable[[str, int], Callable[[], None]] | None = None,
     baseline_encoder: str = BASELINE_ENCODER,
+    group: Callable[[QAItem], str] | None = None,
 ) -> dict[str, Any]:
-    """Index ``qaset``'s contexts in ``work_dir`` and measure every configuration; returns the report."""
+    """Index ``qaset``'s contexts in ``work_dir`` and measure every configuration; returns the report.
+
+    With ``group``, the table has a row per configuration and group of questions as well
+    (``"config | group"``), e.g. questions as written against their translations.
+    """
     doc_ids = write_documents(qaset, work_dir / "docs")
     index_dir = work_dir / "index"
     settings = settings.model_copy(update={"index_dir": index_dir})
@@ -217,9 +222,19 @@ def run_qa(
             "reranker_type_gates": settings.reranker_type_gates,
             "reranker_abstain": settings.reranker_abstain,
         },
-        "table": {config: summarise(rows) for config, rows in results.items()},
+        "table": _table(results, {item.id: group(item) for item in items} if group else None),
         "items": {config: [vars(r) for r in rows] for config, rows in results.items()},
     }
+
+
+def _table(results: dict[str, list[QAResult]], groups: dict[str, str] | None) -> dict[str, Any]:
+    """A row per configuration, then (with ``groups``: question id -> group) one per configuration and group."""
+    table = {config: summarise(rows) for config, rows in results.items()}
+    if groups:
+        for config, rows in results.items():
+            for name in sorted(set(groups.values())):
+                table[f"{config} | {name}"] = summarise([r for r in rows if groups.get(r.id) == name])
+    return table
 
 
 def _fmt(value: Any) -> str:

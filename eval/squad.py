@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +127,26 @@ def answer_in(text: str, answers: Sequence[str]) -> bool:
     """Whether any gold answer occurs in ``text`` (case-insensitive, whitespace-normalised)."""
     haystack = " ".join(text.lower().split())
     return any(" ".join(a.lower().split()) in haystack for a in answers if a.strip())
+
+
+#: SQuAD 2.0 articles held out of training for validation.
+SQUAD_VALID_ARTICLES = 2
+#: The sets the figures are reported on (their valid splits calibrate).
+SETS = ("tydiqa-id", "idk-mrc", "squad2-en")
+#: FacQA (IndoNLU, Indonesian news) adds training questions only.
+TRAIN_SETS = (*SETS, "facqa")
+
+
+def load_sets(data_dir: Path, split: str) -> dict[str, QASet]:
+    """The sets' ``split`` ("train": :data:`TRAIN_SETS`, "valid": :data:`SETS`); SQuAD's split is by article."""
+    squad_path = data_dir / "squad2-en" / "train-10-articles.json"
+    titles = article_titles(squad_path)
+    squad_titles = titles[:-SQUAD_VALID_ARTICLES] if split == "train" else titles[-SQUAD_VALID_ARTICLES:]
+    sets = {
+        "tydiqa-id": replace(load_squad(data_dir / "tydiqa-id" / f"{split}.json"), name="tydiqa-id"),
+        "idk-mrc": replace(load_squad(data_dir / "idk-mrc" / f"{split}.json"), name="idk-mrc"),
+        "squad2-en": replace(load_squad(squad_path, squad_titles), name="squad2-en"),
+    }
+    if split == "train":
+        sets["facqa"] = replace(load_facqa(data_dir / "facqa", "train"), name="facqa")
+    return sets

@@ -57,6 +57,8 @@ class EnginePool:
     labels: tuple[tuple[int, ...], ...]
     #: The question's language as the product detects it (the abstention threshold is per language).
     lang: str = "en"
+    #: 1 where the sentence is in another language than the question, per passage (empty: none is).
+    foreign: tuple[tuple[int, ...], ...] = ()
 
     @property
     def answerable_here(self) -> bool:
@@ -78,34 +80,60 @@ def engine_pools(
     for n, item in enumerate(qaset.items, start=1):
         query = engine.analyser.analyse(item.question, engine.config.retrieval.mode)
         groups = engine.answerer.reading_groups(engine.retriever.search(query, candidates))
-        passages, labels = [], []
+        passages, labels, foreign = [], [], []
         for _, _, rows in groups:
-            texts, marks = [], []
+            texts, marks, other = [], [], []
             for row in rows:
                 sentence = engine.index.sentences[row]
                 texts.append(sentence.text)
+                other.append(int(sentence.lang != query.lang))
                 mine = own_context.get(sentence.doc_id) == item.context
                 marks.append(int(mine and any(s < sentence.end and sentence.start < e for s, e in item.spans)))
             passages.append(tuple(texts))
             labels.append(tuple(marks))
-        pools.append(EnginePool(qaset.name, item.question, tuple(passages), tuple(labels), query.lang))
+            foreign.append(tuple(other))
+        pools.append(
+            EnginePool(qaset.name, item.question, tuple(passages), tuple(labels), query.lang, tuple(foreign))
+        )
         answerable.append(item.answerable)
         if progress:
             progress(f"engine pools {qaset.name}", n, len(qaset.items), "")
     return pools, answerable
 
 
-def features(margins: Sequence[np.ndarray]) -> np.ndarray:
-    """Rows of ``[margin, 1 / passage rank]`` for every sentence, passage after passage."""
-    rows = [(float(m), 1.0 / rank) for rank, values in enumerate(margins, start=1) for m in values]
-    return np.array(rows, dtype=np.float64).reshape(len(rows), 2)
+def pool_foreign(pool: EnginePool) -> list[np.ndarray]:
+    """Per passage, 1.0 where a sentence of ``pool`` is in another language than its question."""
+    if not pool.foreign:
+        return [np.zeros(len(row)) for row in pool.labels]
+    return [np.asarray(row, dtype=np.float64) for row in pool.foreign]
 
 
-def fit_rank_prior(margins: Sequence[Sequence[np.ndarray]], pools: Sequence[EnginePool]) -> float:
-    """The weight ``k`` of ``1 / passage rank`` next to the margin that best ranks each pool's positives first.
+def features(margins: Sequence[np.ndarray], foreign: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Rows of ``[margin, 1 / passage rank, foreign]`` for every sentence, passage after passage."""
+    flags = foreign if foreign is not None else [np.zeros(len(m)) for m in margins]
+    rows = [
+        (float(m), 1.0 / rank, float(f))
+        for rank, (values, other) in enumerate(zip(margins, flags, strict=True), start=1)
+        for m, f in zip(values, other, strict=True)
+    ]
+    return np.array(rows, dtype=np.float64).reshape(len(rows), 3)
+
+
+@dataclass(frozen=True)
+class LeadScore:
+    """Which sentence leads the answer: ``margin + rank / passage rank + foreign · [other language]``."""
+
+    rank: float = 0.0
+    foreign: float = 0.0
+
+
+def fit_lead_score(margins: Sequence[Sequence[np.ndarray]], pools: Sequence[EnginePool]) -> LeadScore:
+    """The weights next to the margin that best rank each pool's positives first.
 
     A conditional logit (L-BFGS in torch): over every pool with a positive sentence, maximise the
-    log of the softmax mass that ``a · margin + c / rank`` puts on its positives; ``k = c / a``.
+    log of the softmax mass that ``a · margin + c / rank + d · foreign`` puts on its positives;
+    ``rank = c / a`` (at least 0) and ``foreign = d / a``. Without a sentence in another language
+    than its question among those pools, ``foreign`` is 0 (nothing to read it from).
     """
     import torch
 
@@ -113,28 +141,38 @@ def fit_rank_prior(margins: Sequence[Sequence[np.ndarray]], pools: Sequence[Engi
     for values, pool in zip(margins, pools, strict=True):
         labels = np.array([label for row in pool.labels for label in row], dtype=bool)
         if labels.any():
-            rows.append((features(values), labels))
+            rows.append((features(values, pool_foreign(pool)), labels))
     if not rows:
-        return 0.0
+        return LeadScore()
     width = max(len(x) for x, _ in rows)
     # Padded to one matrix: padding scores -inf in both the pool's and its positives' logsumexp.
-    feats = torch.zeros(len(rows), width, 2, dtype=torch.float64)
+    feats = torch.zeros(len(rows), width, 3, dtype=torch.float64)
     present = torch.zeros(len(rows), width, dtype=torch.bool)
     positive = torch.zeros(len(rows), width, dtype=torch.bool)
     for i, (x, labels) in enumerate(rows):
         feats[i, : len(x)] = torch.from_numpy(x)
         present[i, : len(x)] = True
         positive[i, : len(x)] = torch.from_numpy(labels)
+    mixed = bool(feats[:, :, 2][present].any())
+    if not mixed:
+        feats = feats[:, :, :2]
+
     def loss(w: torch.Tensor) -> torch.Tensor:
         scores = feats @ w
         everything = torch.logsumexp(scores.masked_fill(~present, -torch.inf), dim=1)
         answers = torch.logsumexp(scores.masked_fill(~positive, -torch.inf), dim=1)
         return (everything - answers).mean()
 
-    a, c = (float(v) for v in _minimise(torch.tensor([1.0, 0.0], dtype=torch.float64), loss))
+    start = torch.tensor([1.0, 0.0, 0.0][: feats.shape[2]], dtype=torch.float64)
+    a, c, *d = (float(v) for v in _minimise(start, loss))
     if a <= 0:  # margins that do not rank at all: no prior can be read off them
-        return 0.0
-    return max(0.0, c / a)
+        return LeadScore()
+    return LeadScore(rank=max(0.0, c / a), foreign=d[0] / a if d else 0.0)
+
+
+def fit_rank_prior(margins: Sequence[Sequence[np.ndarray]], pools: Sequence[EnginePool]) -> float:
+    """The weight ``k`` of ``1 / passage rank`` next to the margin (see :func:`fit_lead_score`)."""
+    return fit_lead_score(margins, pools).rank
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -197,13 +235,16 @@ def fit_calibration(
     max_false_abstention: float,
 ) -> tuple[Calibration, list[ReaderScores]]:
     """The calibration of these margins (see the module's docstring) and every pool's scores under it."""
-    prior = fit_rank_prior(margins, pools)
-    x = np.concatenate([features(m) for m in margins])
-    ranked = (x[:, 0] + prior * x[:, 1]).reshape(-1, 1)
+    lead = fit_lead_score(margins, pools)
+    flags = [pool_foreign(pool) for pool in pools]
+    x = np.concatenate([features(m, f) for m, f in zip(margins, flags, strict=True)])
+    ranked = (x[:, 0] + lead.rank * x[:, 1] + lead.foreign * x[:, 2]).reshape(-1, 1)
     y = np.array([label for pool in pools for row in pool.labels for label in row], dtype=np.float64)
     (slope,), bias = fit_logistic(ranked, y)
-    sentence = Calibration(margin=float(slope), rank=float(slope) * prior, bias=bias)
-    probs = [sentence.apply(m) for m in margins]
+    sentence = Calibration(
+        margin=float(slope), rank=float(slope) * lead.rank, foreign=float(slope) * lead.foreign, bias=bias
+    )
+    probs = [sentence.apply(m, f) for m, f in zip(margins, flags, strict=True)]
     best = [float(max((p.max() for p in ps if len(p)), default=0.0)) for ps in probs]
     threshold = threshold_for([b for b, ok in zip(best, answerable, strict=True) if ok], max_false_abstention)
 

@@ -10,7 +10,8 @@ Data (``../shared/eval-data``, never copied into the repository):
   IndoNLU FacQA train;
 - valid (calibration, threshold and the figures in the model card, never gradient steps):
   TyDi QA-id valid, IDK-MRC valid, SQuAD 2.0's last two articles, each indexed and read
-  through the product's retrieval (:mod:`training.calibration`).
+  through the product's retrieval (:mod:`training.calibration`), and 240 of their questions
+  translated into English and read over one index of all their passages (:mod:`eval.crosslingual`).
 
 Objective: for each question, one softmax over every sentence of its pool (own passage plus
 BM25 distractor passages, :mod:`training.pools`) and the head's null logit; the target is the
@@ -32,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from eval.squad import QASet, article_titles, load_facqa, load_squad
+from eval.crosslingual import bilingual_set, read_translations, translated_only
+from eval.squad import SETS, TRAIN_SETS, QASet, load_sets
 from indexer.embedders import load_embedders
 from indexer.lexical import Analyzer
 from service.config import Settings
@@ -57,14 +59,9 @@ from training.calibration import EnginePool, calibrate, engine_pools, pool_metri
 from training.model_card import write_model_card
 from training.pools import Pool, build_pools
 
-#: SQuAD 2.0 articles held out of training for validation.
-SQUAD_VALID_ARTICLES = 2
-#: The sets the figures are reported on (their valid splits calibrate).
-SETS = ("tydiqa-id", "idk-mrc", "squad2-en")
-#: FacQA (IndoNLU, Indonesian news) adds training questions only.
-TRAIN_SETS = (*SETS, "facqa")
-
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, detail)
+#: The translated valid questions' pools (``eval/crosslingual``): calibration only, like every valid set.
+CROSSLINGUAL = "crosslingual"
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,7 @@ class TrainConfig:
     max_length: int = 320
     threads: int = 2
     #: Valid questions per set used for calibration (all when larger than the set).
-    valid_questions: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(SETS))
+    valid_questions: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys((*SETS, CROSSLINGUAL)))
     #: Largest share of answerable valid questions the threshold may turn away.
     max_false_abstention: float = 0.04
     #: Also save the adapter after each whole epoch (``out_dir/epoch-N``, uncalibrated) for model selection.
@@ -110,21 +107,6 @@ class TrainConfig:
     #: emulates bf16 and a step is about 10× *slower* than float32, so ``python -m training reranker``
     #: turns it on only where the CPU has it natively (``native_bf16``) unless told otherwise.
     bf16: bool = True
-
-
-def load_sets(data_dir: Path, split: str) -> dict[str, QASet]:
-    """The sets' ``split`` ("train": :data:`TRAIN_SETS`, "valid": :data:`SETS`); SQuAD's split is by article."""
-    squad_path = data_dir / "squad2-en" / "train-10-articles.json"
-    titles = article_titles(squad_path)
-    squad_titles = titles[:-SQUAD_VALID_ARTICLES] if split == "train" else titles[-SQUAD_VALID_ARTICLES:]
-    sets = {
-        "tydiqa-id": replace(load_squad(data_dir / "tydiqa-id" / f"{split}.json"), name="tydiqa-id"),
-        "idk-mrc": replace(load_squad(data_dir / "idk-mrc" / f"{split}.json"), name="idk-mrc"),
-        "squad2-en": replace(load_squad(squad_path, squad_titles), name="squad2-en"),
-    }
-    if split == "train":
-        sets["facqa"] = replace(load_facqa(data_dir / "facqa", "train"), name="facqa")
-    return sets
 
 
 def unique_items(sets: dict[str, QASet]) -> dict[str, list[int]]:
@@ -405,7 +387,11 @@ def calibrate_model(
     embedders = load_embedders(settings.embedders)
     valid_pools: list[EnginePool] = []
     answerable: list[bool] = []
-    for name, qaset in load_sets(data_dir, "valid").items():
+    valid = load_sets(data_dir, "valid")
+    # The translated valid questions, over one index of every valid passage in both languages
+    # (their originals are already in their own sets): what the cross-lingual weight is read from.
+    valid[CROSSLINGUAL] = translated_only(bilingual_set(valid, read_translations()))
+    for name, qaset in valid.items():
         subset = sample_questions(qaset, config.valid_questions.get(name), random.Random(config.seed))
         read, ok = engine_pools(subset, settings, work_dir / name, embedders, report)
         valid_pools.extend(read)
@@ -418,7 +404,7 @@ def calibrate_model(
             [q for p, q in zip(valid_pools, scores, strict=True) if p.set_name == name],
             calibration,
         )
-        for name in SETS
+        for name in (*SETS, CROSSLINGUAL)
     }
     return calibration, metrics
 

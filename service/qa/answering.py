@@ -96,8 +96,11 @@ class PassageReader(Protocol):
         """The P(answerable) below which a question in ``lang`` is not answered."""
         ...
 
-    def read(self, question: str, passages: Sequence[Sequence[str]]) -> ReaderScores:
-        """Sentence and question probabilities for ``passages`` (one batched call)."""
+    def read(
+        self, question: str, passages: Sequence[Sequence[str]], foreign: Sequence[Sequence[bool]] | None = None
+    ) -> ReaderScores:
+        """Sentence and question probabilities for ``passages`` (one batched call); ``foreign`` marks,
+        per passage, the sentences in another language than the question."""
         ...
 
 
@@ -337,8 +340,9 @@ class Answerer:
             return [], 0.0, 0.0
         groups = self.reading_groups(passages)
         texts = self.reading_texts(groups)
+        foreign = [[self.index.sentences[row].lang != query.lang for row in rows] for _, _, rows in groups]
         started = time.perf_counter()
-        scores = self.reranker.read(query.text, texts)
+        scores = self.reranker.read(query.text, texts, foreign)
         elapsed = (time.perf_counter() - started) * 1000
         best: dict[int, ScoredSentence] = {}
         for (rank, passage, rows), values in zip(groups, scores.sentences, strict=True):

@@ -27,9 +27,14 @@ class KeywordReader:
     #: Abstention thresholds by question language (``threshold`` for any other).
     abstain: dict[str, float] = field(default_factory=dict)
     calls: list[tuple[str, list[list[str]]]] = field(default_factory=list)
+    #: The ``foreign`` flags of every call.
+    foreign: list[list[list[bool]] | None] = field(default_factory=list)
 
-    def read(self, question: str, passages: Sequence[Sequence[str]]) -> ReaderScores:
+    def read(
+        self, question: str, passages: Sequence[Sequence[str]], foreign: Sequence[Sequence[bool]] | None = None
+    ) -> ReaderScores:
         self.calls.append((question, [list(p) for p in passages]))
+        self.foreign.append(None if foreign is None else [list(f) for f in foreign])
         sentences = [
             np.array([self.high if any(k.lower() in s.lower() for k in self.keywords) else self.low for s in p],
                      dtype=np.float32)

@@ -16,6 +16,7 @@ from training.calibration import (
     EnginePool,
     features,
     fit_calibration,
+    fit_lead_score,
     fit_logistic,
     fit_rank_prior,
     pool_metrics,
@@ -127,6 +128,38 @@ def test_the_rank_prior_is_fitted_listwise_on_which_sentence_of_a_pool_answers()
     # Pools without a positive say nothing about which sentence leads, and no pool gives no prior.
     empty = [EnginePool("s", "q", (("a", "b"),), ((0, 0),))]
     assert fit_rank_prior([[np.array([1.0, -1.0])]], empty) == 0.0
+
+
+def test_the_foreign_weight_is_read_off_pools_whose_answer_is_in_the_other_language() -> None:
+    """Answers drawn from softmax(margin + 1 / rank + 1.5 · foreign): the reader under-rates sentences in
+    the other language by 1.5, and the conditional logit reads that back; the calibration applies it."""
+    rng = np.random.default_rng(5)
+    pools, margins = [], []
+    for i in range(3000):
+        values = [rng.normal(0, 2, 4) for _ in range(5)]
+        other = [rng.integers(0, 2, 4) for _ in range(5)]
+        scores = np.concatenate([v + 1.0 / rank + 1.5 * f for rank, (v, f) in enumerate(zip(values, other, strict=True), start=1)])
+        chosen = rng.choice(len(scores), p=np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum())
+        labels = np.zeros(len(scores), dtype=int)
+        labels[chosen] = 1
+        pools.append(
+            EnginePool(
+                "s", f"q{i}", tuple(("a",) * 4 for _ in range(5)), tuple(tuple(labels[j : j + 4]) for j in range(0, 20, 4)),
+                "en", tuple(tuple(int(x) for x in f) for f in other),
+            )
+        )
+        margins.append(values)
+    lead = fit_lead_score(margins, pools)
+    assert lead.foreign == pytest.approx(1.5, abs=0.2) and lead.rank == pytest.approx(1.0, abs=0.3)
+    calibration, scores = fit_calibration(margins, pools, [True] * len(pools), 0.05)
+    assert calibration.foreign / calibration.margin == pytest.approx(lead.foreign)
+    # The same margins score higher in the other language, by exactly the fitted weight.
+    same, other = calibration.apply([np.array([0.3])], [[False]]), calibration.apply([np.array([0.3])], [[True]])
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    assert float(logit(other[0][0]) - logit(same[0][0])) == pytest.approx(calibration.foreign, abs=1e-4)
+    # Monolingual pools carry no evidence about it: the weight stays 0.
+    mono = [replace(p, foreign=()) for p in pools]
+    assert fit_lead_score(margins, mono).foreign == 0.0
 
 
 def test_threshold_turns_away_at_most_the_allowed_share_of_answerable_questions() -> None:

@@ -19,7 +19,7 @@ TINY = TrainConfig(
     # test (same seed, same adapter; resumption; a later stage) holds in either precision.
     bf16=native_bf16(),
     questions={"tydiqa-id": 6, "idk-mrc": 6, "squad2-en": 4},
-    valid_questions={"tydiqa-id": 4, "idk-mrc": 6, "squad2-en": 4},
+    valid_questions={"tydiqa-id": 4, "idk-mrc": 6, "squad2-en": 4, "crosslingual": 4},
 )
 
 

@@ -61,6 +61,10 @@ HEAD_PREFIX = "head."
 NULL_KEY = "head.null"
 
 
+#: Per passage, whether each sentence is in another language than the question (``None``: none is).
+Foreign = Sequence[Sequence[bool] | np.ndarray] | None
+
+
 def sentence_mass(margins: Sequence[np.ndarray]) -> float | None:
     """``logsumexp`` of every sentence margin of a question: the trained softmax's mass on the sentences
     against the null, as a logit (``None`` when no sentence was read)."""
@@ -70,7 +74,13 @@ def sentence_mass(margins: Sequence[np.ndarray]) -> float | None:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Per sentence, P(it answers) = sigmoid(margin · (logit − null) + rank / passage rank + bias).
+    """Per sentence, P(it answers) = sigmoid(margin · (logit − null) + rank / passage rank +
+    foreign · [the sentence is in another language than the question] + bias).
+
+    ``foreign`` corrects the reader's preference for sentences in the question's own language:
+    every pool it was trained on was monolingual, and a sentence in the other language scores
+    lower than its meaning deserves. It is fitted on the cross-lingual valid questions
+    (``eval/crosslingual``); 0 in calibrations made before them.
 
     Per question, P(the passages answer it) = sigmoid(answerable_scale · logsumexp(margins) +
     answerable_bias): the share the trained softmax gives the sentences rather than the null,
@@ -82,17 +92,24 @@ class Calibration:
     margin: float = 1.0
     rank: float = 0.0
     bias: float = 0.0
+    foreign: float = 0.0
     threshold: float = 0.5
     answerable_scale: float = 1.0
     answerable_bias: float = 0.0
     #: Abstention thresholds on P(answerable) by question language; ``"*"`` for any other.
     abstain: dict[str, float] = field(default_factory=dict)
 
-    def apply(self, margins: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Probabilities for each passage's margins; passages are in retrieval order (rank 1 first)."""
+    def apply(self, margins: Sequence[np.ndarray], foreign: Foreign = None) -> list[np.ndarray]:
+        """Probabilities for each passage's margins; passages are in retrieval order (rank 1 first).
+
+        ``foreign``: per passage, which sentences are in another language than the question
+        (``None``: none is).
+        """
         out = []
         for rank, values in enumerate(margins, start=1):
             z = self.margin * np.asarray(values, dtype=np.float64) + self.rank / rank + self.bias
+            if foreign is not None and self.foreign:
+                z = z + self.foreign * np.asarray(foreign[rank - 1], dtype=np.float64)
             out.append((1.0 / (1.0 + np.exp(-z))).astype(np.float32))
         return out
 
@@ -371,13 +388,14 @@ class AnswerReader:
             out[p][s] = value
         return Reading(tuple(out), null)
 
-    def read(self, question: str, passages: Sequence[Sequence[str]]) -> ReaderScores:
+    def read(self, question: str, passages: Sequence[Sequence[str]], foreign: Foreign = None) -> ReaderScores:
         """Calibrated P(sentence answers the question) for every sentence, per passage (in retrieval
-        order), and P(some sentence answers it), from one batched pass."""
+        order), and P(some sentence answers it), from one batched pass. ``foreign`` marks the
+        sentences in another language than the question (see :class:`Calibration`)."""
         reading = self.logits(question, passages)
         margins = [values - reading.null for values in reading.logits]
         calibration = self.spec.calibration
-        probabilities = calibration.apply(margins)
+        probabilities = calibration.apply(margins, foreign)
         return ReaderScores(probabilities, calibration.answerable(margins, probabilities))
 
     def abstain_threshold(self, lang: str) -> float:

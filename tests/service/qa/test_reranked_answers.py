@@ -125,3 +125,18 @@ def test_with_the_support_rule_the_reranker_orders_but_the_support_decides(fake_
     assert _engine(fake_engine, low, abstain="either").ask(QUESTION).abstained
     lead = _engine(fake_engine, KeywordReader(("BP2MI",)), abstain="support").ask(QUESTION).citations[0]
     assert "BP2MI" in fake_engine.document(lead.doc_id).text[lead.highlight.start : lead.highlight.end]
+
+
+@pytest.mark.parametrize("question", [QUESTION, "Lembaga Indonesia mana yang terlibat dalam kerja sama Tokutei Ginou?"])
+def test_the_reader_is_told_which_sentences_are_in_another_language(fake_engine: Engine, question: str) -> None:
+    scorer = KeywordReader(("BP2MI",))
+    engine = _engine(fake_engine, scorer)
+    answer, passages = engine.ask_with_passages(question)
+    (read,) = scorer.foreign
+    assert read is not None
+    flags = [flag for row in read for flag in row]
+    spans = [engine.index.sentence_rows(engine.index.chunks[p.row]) for p in passages[: len(read)]]
+    rows = [row for span in spans for row in range(span.start, span.stop)]
+    assert flags == [engine.index.sentences[row].lang != answer.lang for row in rows][: len(flags)]
+    # The corpus is bilingual: the English question reads Indonesian sentences too.
+    assert question != QUESTION or (True in flags and False in flags)
