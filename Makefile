@@ -63,6 +63,7 @@ eval-qa: install
 	$(QA_EVAL) $(EVAL_DATA)/idk-mrc/valid.json
 	$(QA_EVAL) $(EVAL_DATA)/squad2-en/train-10-articles.json --name squad2-en-valid \
 	  --title French_and_Indian_War --title Force
+	$(QA_EVAL:qa=crosslingual) --data $(EVAL_DATA)
 
 # Re-train the shipped answer reranker (service/qa/reranker/model/) from ../shared/eval-data, then
 # calibrate it on the valid sets read through Tanya's retrieval: about 2.5 hours of training and 10-17
