@@ -53,6 +53,28 @@ def test_run_qa_indexes_the_contexts_and_scores_every_configuration(tmp_path: Pa
     assert (tmp_path / "work" / "docs" / "ctx-00000.txt").read_text(encoding="utf-8") == CONTEXTS[0]
 
 
+def test_grouped_rows_split_each_configuration_by_question_group(tmp_path: Path) -> None:
+    qaset = load_squad(_file(tmp_path))
+    settings = make_settings(tmp_path / "unused", abstain_threshold=0.0)
+    report = run_qa(qaset, settings, tmp_path / "work", [FakeEmbedder()], None, ("support",),
+                    group=lambda item: "fuji" if "Fuji" in item.question else "other")
+    table = report["table"]
+    assert set(table) == {"support", "support | fuji", "support | other"}
+    assert table["support | fuji"]["questions"] == 2 and table["support | other"]["questions"] == 1
+    assert table["support | fuji"]["unanswerable"] == 1
+    assert "| support | fuji |" in markdown_table(report)
+
+
+def test_the_crosslingual_command_names_a_missing_data_folder_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from eval.cli import app
+
+    result = CliRunner().invoke(app, ["crosslingual", "--data", str(tmp_path / "nowhere")])
+    assert result.exit_code != 0
+    assert "cannot read the question set" in result.output and "Traceback" not in result.output
+
+
 def test_summary_counts_hits_and_abstentions() -> None:
     def result(answerable: bool, abstained: bool, first: bool | None, hit: bool | None) -> QAResult:
         return QAResult("x", "c", answerable, True if answerable else None, abstained, first, hit, 0.5, 10.0)
