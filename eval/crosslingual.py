@@ -76,10 +76,10 @@ def bilingual_set(sets: Mapping[str, QASet], translations: list[Translation], na
                 titles.append(title)
             mapping.append(where[context])
         moved[set_name] = mapping
+    by_id = {(name, item.id): item for name, qaset in sets.items() for item in qaset.items}
     items: list[QAItem] = []
     for t in translations:
-        qaset = sets[t.set_name]
-        found = next((item for item in qaset.items if item.id == t.id), None)
+        found = by_id.get((t.set_name, t.id))
         if found is None:
             raise KeyError(f"{t.set_name} has no question {t.id}")
         at = moved[t.set_name][found.context]

@@ -84,6 +84,10 @@ class ReaderScores:
     answerable: float
 
 
+#: Per passage, whether each sentence is in another language than the question (``None``: none is).
+Foreign = Sequence[Sequence[bool] | np.ndarray] | None
+
+
 class PassageReader(Protocol):
     """What the answerer needs from a reranker: calibrated P(answer) for every sentence of the passages."""
 
@@ -96,9 +100,7 @@ class PassageReader(Protocol):
         """The P(answerable) below which a question in ``lang`` is not answered."""
         ...
 
-    def read(
-        self, question: str, passages: Sequence[Sequence[str]], foreign: Sequence[Sequence[bool]] | None = None
-    ) -> ReaderScores:
+    def read(self, question: str, passages: Sequence[Sequence[str]], foreign: Foreign = None) -> ReaderScores:
         """Sentence and question probabilities for ``passages`` (one batched call); ``foreign`` marks,
         per passage, the sentences in another language than the question."""
         ...

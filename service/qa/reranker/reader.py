@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from indexer.errors import EmbedderUnavailableError
-from service.qa.answering import ReaderScores
+from service.qa.answering import Foreign, ReaderScores
 
 from .base_model import load_base_model, set_threads
 from .tokenizer import E5Tokenizer
@@ -59,10 +59,6 @@ LORA_TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate
 #: Tensor names of the head in ``adapter.safetensors`` (everything else is the LoRA adapter).
 HEAD_PREFIX = "head."
 NULL_KEY = "head.null"
-
-
-#: Per passage, whether each sentence is in another language than the question (``None``: none is).
-Foreign = Sequence[Sequence[bool] | np.ndarray] | None
 
 
 def sentence_mass(margins: Sequence[np.ndarray]) -> float | None:
