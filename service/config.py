@@ -178,6 +178,14 @@ class Settings(BaseSettings):
     reranker_abstain: Literal["support", "reranker", "either"] = Field(
         default="support", description="What decides abstention with the reranker on (eval/README.md)"
     )
+    # Two-step reading (service.qa.answering.Cascade): the reader's cost grows with the tokens it
+    # reads, and most answers are in the first two passages (eval/README.md, "Reading in two steps").
+    reranker_first_passages: int = Field(
+        default=2, ge=0, le=TOP_K_MAX, description="Passages the reader reads first; the rest only if none is confident (0: all at once)"
+    )
+    reranker_confident: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="Calibrated P(answer) of a first-step sentence that stops the reading"
+    )
 
     # --- http
     host: str = "127.0.0.1"
@@ -277,6 +285,8 @@ class Settings(BaseSettings):
                 precision=self.reranker_precision,
                 type_gates=self.reranker_type_gates,
                 abstain=self.reranker_abstain,
+                first_passages=self.reranker_first_passages,
+                confident=self.reranker_confident,
             ),
         )
 

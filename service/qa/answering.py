@@ -51,6 +51,21 @@ TYPED_FLOOR = 0.05  # a sentence naming actors must still have some support to b
 
 
 @dataclass(frozen=True)
+class Cascade:
+    """Read the best-ranked ``first`` passages; read the others only when no sentence of those
+    reaches a calibrated P(answer) of ``confident``.
+
+    The reader reads each passage on its own, so the first passages' scores do not change
+    when the others are read: stopping early can only miss a better sentence further down,
+    which the retrieval-rank prior already makes rare (eval/README.md measures how rare, and
+    how many tokens it saves).
+    """
+
+    first: int
+    confident: float
+
+
+@dataclass(frozen=True)
 class RerankerConfig:
     """The answer reranker's settings (from ``Settings.reranker*``)."""
 
@@ -72,13 +87,23 @@ class RerankerConfig:
     #: Who decides abstention: the support threshold (calibrated on the gold set; the reranker
     #: only orders), the reranker's calibrated P(answer), or "either" (abstain when either says so).
     abstain: Literal["support", "reranker", "either"] = "support"
+    #: Read in two steps: the first ``first_passages`` passages, and the rest only when none of
+    #: their sentences reaches ``confident`` (0: every passage in one step). See :class:`Cascade`.
+    first_passages: int = 2
+    confident: float = 0.2
+
+    @property
+    def cascade(self) -> Cascade | None:
+        """The two-step reading these settings ask for (``None``: one step)."""
+        return Cascade(self.first_passages, self.confident) if self.first_passages > 0 else None
 
 
 @dataclass(frozen=True)
 class ReaderScores:
     """What a reader says of one question's passages."""
 
-    #: P(sentence answers the question), per sentence, per passage, in input order.
+    #: P(sentence answers the question), per sentence, per passage, in input order; only the
+    #: passages read (a :class:`Cascade` may stop before the last).
     sentences: list[np.ndarray]
     #: P(some sentence of these passages answers it): what abstention is decided on.
     answerable: float
@@ -100,9 +125,11 @@ class PassageReader(Protocol):
         """The P(answerable) below which a question in ``lang`` is not answered."""
         ...
 
-    def read(self, question: str, passages: Sequence[Sequence[str]], foreign: Foreign = None) -> ReaderScores:
-        """Sentence and question probabilities for ``passages`` (one batched call); ``foreign`` marks,
-        per passage, the sentences in another language than the question."""
+    def read(
+        self, question: str, passages: Sequence[Sequence[str]], foreign: Foreign = None, cascade: Cascade | None = None
+    ) -> ReaderScores:
+        """Sentence and question probabilities for ``passages`` (one batched call, or two with a
+        ``cascade``); ``foreign`` marks, per passage, the sentences in another language than the question."""
         ...
 
 
@@ -332,7 +359,7 @@ class Answerer:
         return [[self.index.sentences[row].text for row in rows] for _, _, rows in groups]
 
     def rerank(self, query: Query, passages: Sequence[Passage]) -> tuple[list[ScoredSentence], float, float]:
-        """Every sentence of ``passages`` (up to ``candidates``), scored by the reader, best first.
+        """Every sentence of ``passages`` (up to ``candidates``) the reader read, scored by it, best first.
 
         ``support`` becomes the calibrated P(answer). A sentence in two overlapping passages
         keeps its better score (the better-ranked passage on a tie). Also returns the reader's
@@ -344,10 +371,11 @@ class Answerer:
         texts = self.reading_texts(groups)
         foreign = [[self.index.sentences[row].lang != query.lang for row in rows] for _, _, rows in groups]
         started = time.perf_counter()
-        scores = self.reranker.read(query.text, texts, foreign)
+        scores = self.reranker.read(query.text, texts, foreign, self.config.reranker.cascade)
         elapsed = (time.perf_counter() - started) * 1000
         best: dict[int, ScoredSentence] = {}
-        for (rank, passage, rows), values in zip(groups, scores.sentences, strict=True):
+        # A cascade may have stopped before the last passages: only the ones read are candidates.
+        for (rank, passage, rows), values in zip(groups[: len(scores.sentences)], scores.sentences, strict=True):
             for row, p in zip(rows, values, strict=True):
                 if row not in best or float(p) > best[row].support:
                     best[row] = ScoredSentence(self.index.sentences[row], row, passage, rank, float(p), 0.0, 0.0)
@@ -397,17 +425,24 @@ class Answerer:
             # The support path's verdict (with its value-type gate), for the "support" and "either" rules.
             gate = self.best_sentence(query, scored)
             supported = gate is not None and gate.support >= self.config.threshold_for(query.mode)
-            scored, answerable, timings["rerank"] = self.rerank(query, passages)
-            gated = self.config.reranker.type_gates
-            best = self.best_sentence(query, scored) if gated else (scored[0] if scored else None)
-            # The reader's P(the passages answer the question), not one sentence's P(answer):
-            # an answer found in two sentences is no less certain than one found in one.
-            confidence = answerable if best is not None else 0.0
-            likely = confidence >= self.abstain_threshold(lang)
             rule = self.config.reranker.abstain
-            answers = best is not None and (
-                supported if rule == "support" else likely if rule == "reranker" else supported and likely
-            )
+            if rule == "support" and not supported:
+                # The support path abstains and the reader could not overrule it: reading would
+                # only reorder the closest passages, at the answer's whole cost.
+                best = gate
+                confidence = gate.support if gate is not None else 0.0
+                answers = False
+            else:
+                scored, answerable, timings["rerank"] = self.rerank(query, passages)
+                gated = self.config.reranker.type_gates
+                best = self.best_sentence(query, scored) if gated else (scored[0] if scored else None)
+                # The reader's P(the passages answer the question), not one sentence's P(answer):
+                # an answer found in two sentences is no less certain than one found in one.
+                confidence = answerable if best is not None else 0.0
+                likely = confidence >= self.abstain_threshold(lang)
+                answers = best is not None and (
+                    supported if rule == "support" else likely if rule == "reranker" else supported and likely
+                )
         else:
             # A value question with no sentence stating such a value is not answered by the
             # sources, however close their topic: confidence 0.

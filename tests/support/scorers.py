@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service.qa.answering import ReaderScores
+from service.qa.answering import Cascade, ReaderScores
 
 
 @dataclass
@@ -31,8 +31,19 @@ class KeywordReader:
     foreign: list[list[list[bool]] | None] = field(default_factory=list)
 
     def read(
-        self, question: str, passages: Sequence[Sequence[str]], foreign: Sequence[Sequence[bool]] | None = None
+        self,
+        question: str,
+        passages: Sequence[Sequence[str]],
+        foreign: Sequence[Sequence[bool]] | None = None,
+        cascade: Cascade | None = None,
     ) -> ReaderScores:
+        """Scores every passage in one call, or, with a ``cascade``, the first ones and the rest
+        only when none of theirs reaches ``cascade.confident`` (as the real reader does)."""
+        if cascade is not None and cascade.first < len(passages):
+            first = self.read(question, passages[: cascade.first], foreign)
+            if any(len(p) and float(p.max()) >= cascade.confident for p in first.sentences):
+                return first
+            self.calls.pop()
         self.calls.append((question, [list(p) for p in passages]))
         self.foreign.append(None if foreign is None else [list(f) for f in foreign])
         sentences = [

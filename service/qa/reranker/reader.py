@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from indexer.errors import EmbedderUnavailableError
-from service.qa.answering import Foreign, ReaderScores
+from service.qa.answering import Cascade, Foreign, ReaderScores
 
 from .base_model import load_base_model, set_threads
 from .tokenizer import E5Tokenizer
@@ -384,15 +384,32 @@ class AnswerReader:
             out[p][s] = value
         return Reading(tuple(out), null)
 
-    def read(self, question: str, passages: Sequence[Sequence[str]], foreign: Foreign = None) -> ReaderScores:
+    def read(
+        self, question: str, passages: Sequence[Sequence[str]], foreign: Foreign = None, cascade: Cascade | None = None
+    ) -> ReaderScores:
         """Calibrated P(sentence answers the question) for every sentence, per passage (in retrieval
         order), and P(some sentence answers it), from one batched pass. ``foreign`` marks the
-        sentences in another language than the question (see :class:`Calibration`)."""
-        reading = self.logits(question, passages)
-        margins = [values - reading.null for values in reading.logits]
+        sentences in another language than the question (see :class:`Calibration`).
+
+        With a ``cascade``, the first ``cascade.first`` passages are read in one pass and the rest
+        in a second only when none of their sentences reaches ``cascade.confident``; the scores
+        then cover the passages read. A passage's margins do not depend on the other passages
+        (each is its own model input), so the scores of the passages read are the same either way.
+        """
         calibration = self.spec.calibration
+        first = len(passages) if cascade is None else max(1, cascade.first)
+        margins = self.margins(question, passages[:first])
         probabilities = calibration.apply(margins, foreign)
+        confident = cascade is not None and any(len(p) and float(p.max()) >= cascade.confident for p in probabilities)
+        if first < len(passages) and not confident:
+            margins += self.margins(question, passages[first:])
+            probabilities = calibration.apply(margins, foreign)
         return ReaderScores(probabilities, calibration.answerable(margins, probabilities))
+
+    def margins(self, question: str, passages: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Per passage, each sentence's logit minus the null logit (one batched pass)."""
+        reading = self.logits(question, passages)
+        return [values - reading.null for values in reading.logits]
 
     def abstain_threshold(self, lang: str) -> float:
         """The calibrated P(answerable) below which a question in ``lang`` is not answered."""

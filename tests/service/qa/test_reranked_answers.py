@@ -14,9 +14,10 @@ QUESTION = "Which Indonesian institutions take part in the Tokutei Ginou coopera
 
 
 def _engine(fake_engine: Engine, scorer: KeywordReader, **reranker: object) -> Engine:
-    """The module's fake engine, rewired with ``scorer`` as the answer reader, deciding abstention unless told."""
+    """The module's fake engine, rewired with ``scorer`` as the answer reader, deciding abstention and
+    reading every passage in one step unless told."""
     answer = fake_engine.config.answer
-    reranker = {"abstain": "reranker", **reranker}
+    reranker = {"abstain": "reranker", "first_passages": 0, **reranker}
     config = replace(
         fake_engine.config, answer=replace(answer, reranker=replace(answer.reranker, enabled=True, **reranker))
     )
@@ -140,3 +141,42 @@ def test_the_reader_is_told_which_sentences_are_in_another_language(fake_engine:
     assert flags == [engine.index.sentences[row].lang != answer.lang for row in rows][: len(flags)]
     # The corpus is bilingual: the English question reads Indonesian sentences too.
     assert question != QUESTION or (True in flags and False in flags)
+
+
+def test_a_cascade_stops_after_the_first_passages_when_one_of_their_sentences_is_confident(
+    fake_engine: Engine,
+) -> None:
+    everything = KeywordReader(("the", "dan", "and"))
+    _engine(fake_engine, everything).ask(QUESTION)
+    (_, read_all), = everything.calls
+    assert len(read_all) > 2
+    sure = KeywordReader(("the", "dan", "and"))
+    answer = _engine(fake_engine, sure, first_passages=2, confident=0.8).ask(QUESTION)
+    (_, read), = sure.calls
+    assert read == read_all[:2]
+    # Every citation comes from the passages read, and stays exact.
+    texts = {t for passage in read for t in passage}
+    for c in answer.citations:
+        assert engine_text(fake_engine, c) in texts
+    _check_exact(fake_engine, answer)
+    # Not confident (0.9 is the fake's highest score): everything is read.
+    unsure = KeywordReader(("the", "dan", "and"))
+    _engine(fake_engine, unsure, first_passages=2, confident=0.95).ask(QUESTION)
+    assert [p for _, passages in unsure.calls for p in passages] == read_all
+
+
+def test_with_the_support_rule_a_question_the_support_path_declines_is_not_read(fake_engine: Engine) -> None:
+    scorer = KeywordReader(("BP2MI",))
+    engine = _engine(fake_engine, scorer, abstain="support")
+    strict = replace(engine.config, answer=replace(engine.config.answer, abstain_threshold=1.01))
+    engine = Engine.over(strict, engine.embedders, engine.index, scorer)
+    answer = engine.ask(QUESTION)
+    assert answer.abstained and scorer.calls == [] and "rerank" not in answer.timings_ms
+    assert answer.citations, "the closest passages are still listed"
+    _check_exact(engine, answer)
+
+
+def engine_text(engine: Engine, citation: object) -> str:
+    """The sentence a citation highlights."""
+    c = citation
+    return engine.document(c.doc_id).text[c.highlight.start : c.highlight.end]  # type: ignore[attr-defined]

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from indexer.errors import EmbedderUnavailableError
+from service.qa.answering import Cascade
 from service.qa.reranker.reader import (
     ADAPTER_FILE,
     MODEL_DIR,
     SPEC_FILE,
     AnswerReader,
+    Calibration,
     ReaderSpec,
+    Reading,
     encode_passages,
 )
 from service.qa.reranker.tokenizer import E5Tokenizer
@@ -144,3 +148,40 @@ def test_scores_do_not_depend_on_which_passages_are_read_together(reader: Answer
         np.testing.assert_allclose(together.logits[i], alone.logits[0], atol=1e-3)
     empty = reader.logits(QUESTION, [])
     assert empty.logits == () and reader.read(QUESTION, [[]]).sentences[0].shape == (0,)
+
+
+class _StubReader(AnswerReader):
+    """The real :meth:`AnswerReader.read` over fixed logits (one per sentence text), recording each pass."""
+
+    def __init__(self, logits: dict[str, float], spec: ReaderSpec) -> None:
+        super().__init__(None, None, None, spec, "fp32")  # type: ignore[arg-type]
+        self.table = logits
+        self.passes: list[list[list[str]]] = []
+
+    def logits(self, question: str, passages: Sequence[Sequence[str]]) -> Reading:
+        self.passes.append([list(p) for p in passages])
+        return Reading(tuple(np.array([self.table[s] for s in p], dtype=np.float32) for p in passages), 0.0)
+
+
+def test_a_cascade_reads_the_rest_only_when_the_first_passages_are_not_confident() -> None:
+    spec = ReaderSpec(calibration=Calibration(margin=1.0, rank=0.0, bias=0.0))
+    passages = [["a1", "a2"], ["b1"], ["c1", "c2"], ["d1"]]
+    sure = {"a1": -1.0, "a2": 2.0, "b1": 0.0, "c1": 3.0, "c2": 0.0, "d1": 0.0}  # P(a2) = 0.88
+    whole = _StubReader(sure, spec).read("q", passages)
+    reader = _StubReader(sure, spec)
+    early = reader.read("q", passages, cascade=Cascade(first=2, confident=0.8))
+    # Stopped after two passages, read in one pass; their scores are the one-step reading's.
+    assert reader.passes == [passages[:2]] and len(early.sentences) == 2
+    for got, want in zip(early.sentences, whole.sentences, strict=False):
+        np.testing.assert_allclose(got, want)
+    # Not confident: the other passages are read in a second pass and the scores are whole.
+    reader = _StubReader(sure, spec)
+    late = reader.read("q", passages, cascade=Cascade(first=2, confident=0.95))
+    assert reader.passes == [passages[:2], passages[2:]]
+    assert len(late.sentences) == 4 and late.answerable == pytest.approx(whole.answerable)
+    for got, want in zip(late.sentences, whole.sentences, strict=True):
+        np.testing.assert_allclose(got, want)
+    # Fewer passages than the first step: one pass.
+    reader = _StubReader(sure, spec)
+    reader.read("q", passages[:1], cascade=Cascade(first=2, confident=0.95))
+    assert reader.passes == [passages[:1]]
