@@ -221,3 +221,14 @@ def test_a_calibration_without_language_thresholds_abstains_on_the_best_sentence
     assert old.answerable(margins, probs) == pytest.approx(float(max(p.max() for p in probs)))
     assert old.abstain_threshold("id") == 0.3 and old.abstain_threshold("en") == 0.3
     assert old.answerable([], []) == 0.0
+
+
+def test_training_question_caps_are_read_from_json() -> None:
+    import typer
+
+    from training.__main__ import _question_caps
+
+    assert _question_caps('{"abstracts": null, "tydiqa-id": 300}') == {"abstracts": None, "tydiqa-id": 300}
+    for bad in ("{", '["abstracts"]', '{"abstracts": -1}', '{"abstracts": "all"}'):
+        with pytest.raises(typer.BadParameter):
+            _question_caps(bad)
