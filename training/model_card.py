@@ -107,16 +107,39 @@ The end-to-end figures (through retrieval, on the engine) are in `eval/README.md
 figures; they were never used for gradient steps. Held-out test splits were not used at all.
 
 ## Limits
-- Trained on Wikipedia-style Indonesian and English paragraphs; the product's documents
-  (reports, regulations, abstracts) are another register.
-- No cross-lingual pairs were trained on: an English question over an Indonesian passage
-  relies on e5's multilingual pre-training, and the calibration's cross-language weight only
-  shifts such sentences as a group (see the `crosslingual` row above against its originals).
+{_register(t)}
 - Probabilities are calibrated on pools like the training ones; a different candidate
   distribution shifts them, which is why the threshold is a setting (`TANYA_RERANKER_THRESHOLD`).
 
 ## Data and licences
 {DATA_CREDITS}"""
+
+
+def _register(record: dict[str, Any]) -> str:
+    """What the training data covered of the product's register and of cross-lingual questions."""
+    stages = []
+    stage: Any = record
+    while isinstance(stage, dict):
+        stages.append(stage)
+        stage = stage.get("previous_stage")
+    abstracts = sum(int(s.get("data", {}).get("abstracts", {}).get("questions", 0)) for s in stages)
+    if not abstracts:
+        return (
+            "- Trained on Wikipedia-style Indonesian and English paragraphs; the product's documents\n"
+            "  (reports, regulations, abstracts) are another register.\n"
+            "- No cross-lingual pairs were trained on: an English question over an Indonesian passage\n"
+            "  relies on e5's multilingual pre-training, and the calibration's cross-language weight only\n"
+            "  shifts such sentences as a group (see the `crosslingual` row above against its originals)."
+        )
+    return (
+        "- Trained mostly on Wikipedia-style Indonesian and English paragraphs; the only training pools in\n"
+        f"  the product's register are {abstracts} questions about research abstracts (`eval/abstracts`, biomedical\n"
+        "  SciFact abstracts, not social-science reports or regulations like Tanya's corpus).\n"
+        "- The only cross-lingual pairs trained on are the abstract questions asked in Indonesian over English\n"
+        "  abstracts; an English question over an Indonesian passage was never trained on and relies on e5's\n"
+        "  multilingual pre-training plus the calibration's cross-language weight, which shifts such sentences\n"
+        "  as a group (see the `crosslingual` row above against its originals)."
+    )
 
 
 def write_model_card(model_dir: Path) -> Path:
