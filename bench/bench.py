@@ -125,7 +125,7 @@ def bench_reranker(index_dir: Path, rounds: int = 5) -> dict[str, object]:
             passages = engine.retriever.search(query, settings.answer_candidate_passages)
             groups = engine.answerer.reading_groups(passages)
             texts = engine.answerer.reading_texts(groups)
-            foreign = [[engine.index.sentences[row].lang != query.lang for row in rows] for _, _, rows in groups]
+            foreign = engine.answerer.reading_foreign(query, groups)
             started = time.perf_counter()
             for embedder in engine.embedders:
                 embedder.embed_queries([q])

@@ -52,7 +52,8 @@ def read_questions(path: Path = QUESTIONS_FILE) -> list[AbstractQuestion]:
         if line.strip():
             raw = json.loads(line)
             answer = raw.get("answer")
-            out.append(AbstractQuestion(str(raw["doc_id"]), str(raw["lang"]), str(raw["question"]), answer and str(answer)))
+            answer = None if answer is None else str(answer)
+            out.append(AbstractQuestion(str(raw["doc_id"]), str(raw["lang"]), str(raw["question"]), answer))
     return out
 
 

@@ -64,6 +64,10 @@ class Cascade:
     first: int
     confident: float
 
+    def stops(self, probabilities: Sequence[np.ndarray]) -> bool:
+        """Whether the first step's sentence ``probabilities`` are enough: one of them reaches ``confident``."""
+        return any(len(p) and float(p.max()) >= self.confident for p in probabilities)
+
 
 @dataclass(frozen=True)
 class RerankerConfig:
@@ -358,6 +362,10 @@ class Answerer:
         """The sentence texts of :meth:`reading_groups`, passage by passage."""
         return [[self.index.sentences[row].text for row in rows] for _, _, rows in groups]
 
+    def reading_foreign(self, query: Query, groups: Sequence[tuple[int, Passage, range]]) -> list[list[bool]]:
+        """Per group of :meth:`reading_groups`, which sentences are in another language than ``query``."""
+        return [[self.index.sentences[row].lang != query.lang for row in rows] for _, _, rows in groups]
+
     def rerank(self, query: Query, passages: Sequence[Passage]) -> tuple[list[ScoredSentence], float, float]:
         """Every sentence of ``passages`` (up to ``candidates``) the reader read, scored by it, best first.
 
@@ -369,7 +377,7 @@ class Answerer:
             return [], 0.0, 0.0
         groups = self.reading_groups(passages)
         texts = self.reading_texts(groups)
-        foreign = [[self.index.sentences[row].lang != query.lang for row in rows] for _, _, rows in groups]
+        foreign = self.reading_foreign(query, groups)
         started = time.perf_counter()
         scores = self.reranker.read(query.text, texts, foreign, self.config.reranker.cascade)
         elapsed = (time.perf_counter() - started) * 1000

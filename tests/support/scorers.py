@@ -41,7 +41,7 @@ class KeywordReader:
         only when none of theirs reaches ``cascade.confident`` (as the real reader does)."""
         if cascade is not None and cascade.first < len(passages):
             first = self.read(question, passages[: cascade.first], foreign)
-            if any(len(p) and float(p.max()) >= cascade.confident for p in first.sentences):
+            if cascade.stops(first.sentences):
                 return first
             self.calls.pop()
         self.calls.append((question, [list(p) for p in passages]))

@@ -400,8 +400,7 @@ class AnswerReader:
         first = len(passages) if cascade is None else max(1, cascade.first)
         margins = self.margins(question, passages[:first])
         probabilities = calibration.apply(margins, foreign)
-        confident = cascade is not None and any(len(p) and float(p.max()) >= cascade.confident for p in probabilities)
-        if first < len(passages) and not confident:
+        if first < len(passages) and not (cascade is not None and cascade.stops(probabilities)):
             margins += self.margins(question, passages[first:])
             probabilities = calibration.apply(margins, foreign)
         return ReaderScores(probabilities, calibration.answerable(margins, probabilities))
