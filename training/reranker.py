@@ -36,6 +36,8 @@ import numpy as np
 from eval.abstracts import NAME as ABSTRACTS
 from eval.abstracts import load_abstracts
 from eval.crosslingual import bilingual_set, read_translations, translated_only
+from eval.migration import NAME as MIGRATION
+from eval.migration import load_migration
 from eval.squad import SETS, TRAIN_SETS, QASet, load_sets
 from indexer.embedders import load_embedders
 from indexer.lexical import Analyzer
@@ -96,7 +98,7 @@ class TrainConfig:
     threads: int = 2
     #: Valid questions per set used for calibration (all when larger than the set).
     valid_questions: dict[str, int | None] = field(
-        default_factory=lambda: dict.fromkeys((*SETS, CROSSLINGUAL, ABSTRACTS))
+        default_factory=lambda: dict.fromkeys((*SETS, CROSSLINGUAL, ABSTRACTS, MIGRATION))
     )
     #: Largest share of answerable valid questions the threshold may turn away.
     max_false_abstention: float = 0.04
@@ -130,8 +132,13 @@ def unique_items(sets: dict[str, QASet]) -> dict[str, list[int]]:
 
 def training_sets(data_dir: Path) -> dict[str, QASet]:
     """Every set a training run may draw from (``TrainConfig.questions`` says how many of each):
-    the public sets' train splits and the written abstract questions' (:mod:`eval.abstracts`)."""
-    return {**load_sets(data_dir, "train"), ABSTRACTS: load_abstracts(data_dir, "train")}
+    the public sets' train splits, the written abstract questions' (:mod:`eval.abstracts`) and the
+    written migration passages' (:mod:`eval.migration`)."""
+    return {
+        **load_sets(data_dir, "train"),
+        ABSTRACTS: load_abstracts(data_dir, "train"),
+        MIGRATION: load_migration("train"),
+    }
 
 
 def sample_questions(qaset: QASet, cap: int | None, rng: random.Random) -> QASet:
@@ -403,6 +410,8 @@ def calibrate_model(
     valid[CROSSLINGUAL] = translated_only(bilingual_set(valid, read_translations()))
     # The written abstract questions' valid split: the sources' register, asked in both languages.
     valid[ABSTRACTS] = load_abstracts(data_dir, "valid")
+    # The written migration passages' valid split: the sources' topic, English questions over Indonesian too.
+    valid[MIGRATION] = load_migration("valid")
     for name, qaset in valid.items():
         subset = sample_questions(qaset, config.valid_questions.get(name), random.Random(config.seed))
         read, ok = engine_pools(subset, settings, work_dir / name, embedders, report)
@@ -416,7 +425,7 @@ def calibrate_model(
             [q for p, q in zip(valid_pools, scores, strict=True) if p.set_name == name],
             calibration,
         )
-        for name in (*SETS, CROSSLINGUAL, ABSTRACTS)
+        for name in (*SETS, CROSSLINGUAL, ABSTRACTS, MIGRATION)
     }
     return calibration, metrics
 

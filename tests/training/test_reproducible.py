@@ -18,8 +18,8 @@ TINY = TrainConfig(
     # Emulated bf16 (a CPU without AVX512-BF16 or AMX) made these tests about 10x slower; the property under
     # test (same seed, same adapter; resumption; a later stage) holds in either precision.
     bf16=native_bf16(),
-    questions={"tydiqa-id": 6, "idk-mrc": 6, "squad2-en": 4, "abstracts": 2},
-    valid_questions={"tydiqa-id": 4, "idk-mrc": 6, "squad2-en": 4, "crosslingual": 4, "abstracts": 4},
+    questions={"tydiqa-id": 6, "idk-mrc": 6, "squad2-en": 4, "abstracts": 2, "migration": 2},
+    valid_questions={"tydiqa-id": 4, "idk-mrc": 6, "squad2-en": 4, "crosslingual": 4, "abstracts": 4, "migration": 4},
 )
 
 
