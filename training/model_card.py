@@ -128,7 +128,8 @@ def _register(record: dict[str, Any]) -> str:
         stage = stage.get("previous_stage")
 
     def written(name: str) -> int:
-        return sum(int(s.get("data", {}).get(name, {}).get("questions", 0)) for s in stages)
+        # Every stage draws from the same train split: the largest draw is how many distinct questions were read.
+        return max(int(s.get("data", {}).get(name, {}).get("questions", 0)) for s in stages)
 
     abstracts, migration = written("abstracts"), written("migration")
     if not abstracts and not migration:
