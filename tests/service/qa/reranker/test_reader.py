@@ -123,9 +123,10 @@ RESTATED = [
     ("Siapa yang menandatangani kesepakatan itu?",
      "Kesepakatan itu merupakan bagian penting dari kerja sama kedua negara.",
      "Kesepakatan itu ditandatangani oleh Menteri Ketenagakerjaan Ida Fauziyah dan Presiden IM Japan."),
-    # The issue's own example (from the corpus): the shipped reader still prefers the restatement
-    # (P 0.28 against 0.17, bf16); strict, so a model that passes it makes this test say so.
-    pytest.param(QUESTION, RESTATEMENT, ANSWER, marks=pytest.mark.xfail(strict=True, reason="issue 9's example, not met yet")),
+    # The issue's own example (from the corpus): stage 2 preferred the restatement (P 0.17 against
+    # 0.08); the third stage (written migration passages) puts the answer first, P 0.29 against 0.19
+    # in fp32. Read in its whole passage pool the answer is still not first (the quality test).
+    (QUESTION, RESTATEMENT, ANSWER),
 ]
 
 
