@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from eval.abstracts import is_valid
-from eval.migration import PASSAGES_FILE, load_migration, read_passages
+from eval.migration import JOURNAL_ABSTRACTS_FILE, PASSAGES_FILE, load_migration, read_passages
 
 
 def _write(tmp_path: Path, passages: list[dict[str, object]]) -> Path:
@@ -71,9 +71,20 @@ def test_the_shipped_passages_cover_both_languages_both_directions_and_unanswera
     assert any(not i.answerable for i in valid.items) and any(i.answerable for i in valid.items)
 
 
-def test_the_shipped_passages_stay_off_the_products_own_subject() -> None:
+@pytest.mark.parametrize("path", [PASSAGES_FILE, JOURNAL_ABSTRACTS_FILE], ids=["passages", "journal-abstracts"])
+def test_the_shipped_passages_stay_off_the_products_own_subject(path: Path) -> None:
     """They teach the register, not the corpus: nothing about Japan or the bodies Tanya's sources describe."""
     forbidden = re.compile(r"japan|jepang|tokutei|magang|bp2mi|bnp2tki|kemnaker|\blpk\b|p3mi|jitco", re.I)
-    for p in read_passages(PASSAGES_FILE):
+    for p in read_passages(path):
         words = " ".join([p.title, p.text, *(q.question for q in p.questions)])
         assert not forbidden.search(words), p.id
+
+
+def test_the_journal_abstracts_load_with_exact_spans_and_end_on_their_keywords() -> None:
+    """The second batch: abstracts ending on a keyword line, ids apart from the first batch's, every span exact."""
+    passages = read_passages(JOURNAL_ABSTRACTS_FILE)
+    assert len(passages) == 60 and not {p.id for p in passages} & {p.id for p in read_passages(PASSAGES_FILE)}
+    assert all(re.search(r"(Keywords|Kata kunci): [^.]+$", p.text) for p in passages)
+    for split in ("train", "valid"):
+        qaset = load_migration(split, JOURNAL_ABSTRACTS_FILE)  # raises on a missing or repeated answer
+        assert any(item.answerable for item in qaset.items) and qaset.items
