@@ -9,6 +9,7 @@ import pytest
 
 from eval.crosslingual import (
     QUESTIONS_FILE,
+    TRAIN_QUESTIONS_FILE,
     Translation,
     bilingual_set,
     is_translated,
@@ -73,3 +74,19 @@ def test_every_translation_names_a_valid_question_of_its_set(tmp_path: Path) -> 
         answerable[set_name] += item.answerable
     assert answerable == {"tydiqa-id": 200, "idk-mrc": 0}
     assert len(merged.contexts) == len(set().union(*(s.contexts for s in valid.values())))
+
+
+def test_the_train_translations_are_english_and_disjoint_from_the_valid_ones() -> None:
+    translations = read_translations(TRAIN_QUESTIONS_FILE)
+    assert len(translations) == 600 == len({(t.set_name, t.id) for t in translations})
+    assert {t.set_name for t in translations} == {"tydiqa-id", "idk-mrc"} and {t.lang for t in translations} == {"en"}
+    assert all(t.question.strip().endswith("?") for t in translations)
+    assert not {t.id for t in translations} & {t.id for t in read_translations()}, "no valid question is a train one"
+
+
+@pytest.mark.skipif(not (DATA / "tydiqa-id" / "train.json").is_file(), reason="../shared/eval-data is not here")
+def test_every_train_translation_names_a_train_question_of_its_set() -> None:
+    train = load_sets(DATA, "train")
+    ids = {name: {item.id for item in qaset.items} for name, qaset in train.items()}
+    missing = [(t.set_name, t.id) for t in read_translations(TRAIN_QUESTIONS_FILE) if t.id not in ids[t.set_name]]
+    assert not missing
