@@ -21,6 +21,10 @@ DATA_CREDITS = """\
 - **Cross-lingual valid questions** (`eval/crosslingual/valid-questions.jsonl`, calibration and
   figures only): 200 TyDi QA-id and 40 IDK-MRC valid questions translated into English by this
   project; they inherit the licences above.
+- **Cross-lingual train questions** (`eval/crosslingual/train-questions.jsonl`, a training stage
+  only when a run asks for the `crosslingual` set): 300 TyDi QA-id and 300 IDK-MRC train questions
+  translated into English by this project, read over one index of every train passage; they
+  inherit the licences above.
 - **Abstract questions** (`eval/abstracts/questions.jsonl`): questions in English and Indonesian
   written by this project about 280 abstracts of **SciFact** (Wadden et al., "Fact or Fiction:
   Verifying Scientific Claims", EMNLP 2020; abstracts ODC-By 1.0, read from the BEIR copy in
@@ -132,6 +136,16 @@ def _register(record: dict[str, Any]) -> str:
         return max(int(s.get("data", {}).get(name, {}).get("questions", 0)) for s in stages)
 
     abstracts, migration = written("abstracts"), written("migration")
+    crosslingual = written("crosslingual")
+    if crosslingual:
+        return (
+            "- Trained mostly on Wikipedia-style Indonesian and English paragraphs; the training pools in the\n"
+            f"  product's register are {abstracts} questions about research abstracts (`eval/abstracts`) and\n"
+            f"  {migration} about short passages on labour migration written by this project (`eval/migration`).\n"
+            f"- Cross-lingual pairs: {crosslingual} public train questions asked in English over their Indonesian\n"
+            "  passages (`eval/crosslingual/train-questions.jsonl`, Wikipedia-style), and the written questions in\n"
+            "  both directions; an Indonesian question over an English passage is trained on only in the written sets."
+        )
     if not abstracts and not migration:
         return (
             "- Trained on Wikipedia-style Indonesian and English paragraphs; the product's documents\n"

@@ -35,7 +35,7 @@ import numpy as np
 
 from eval.abstracts import NAME as ABSTRACTS
 from eval.abstracts import load_abstracts
-from eval.crosslingual import bilingual_set, read_translations, translated_only
+from eval.crosslingual import TRAIN_QUESTIONS_FILE, bilingual_set, read_translations, translated_only
 from eval.migration import NAME as MIGRATION
 from eval.migration import load_migration
 from eval.squad import SETS, TRAIN_SETS, QASet, load_sets
@@ -64,7 +64,7 @@ from training.model_card import write_model_card
 from training.pools import Pool, build_pools
 
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, detail)
-#: The translated valid questions' pools (``eval/crosslingual``): calibration only, like every valid set.
+#: The translated questions' pools (``eval/crosslingual``): the valid ones calibrate, the train ones may train.
 CROSSLINGUAL = "crosslingual"
 
 
@@ -133,11 +133,16 @@ def unique_items(sets: dict[str, QASet]) -> dict[str, list[int]]:
 def training_sets(data_dir: Path) -> dict[str, QASet]:
     """Every set a training run may draw from (``TrainConfig.questions`` says how many of each):
     the public sets' train splits, the written abstract questions' (:mod:`eval.abstracts`) and the
-    written migration passages' (:mod:`eval.migration`)."""
+    written migration passages' (:mod:`eval.migration`), and ``crosslingual``: 600 TyDi QA-id and IDK-MRC
+    train questions translated into English (:data:`eval.crosslingual.TRAIN_QUESTIONS_FILE`), each read
+    over one bilingual index of every train passage, so that its BM25 distractor may be an English
+    passage (what an English question over an Indonesian source meets in the product)."""
+    public = load_sets(data_dir, "train")
     return {
-        **load_sets(data_dir, "train"),
+        **public,
         ABSTRACTS: load_abstracts(data_dir, "train"),
         MIGRATION: load_migration("train"),
+        CROSSLINGUAL: translated_only(bilingual_set(public, read_translations(TRAIN_QUESTIONS_FILE), CROSSLINGUAL)),
     }
 
 
@@ -159,6 +164,8 @@ def sample_pools(
     for name, indices in items.items():
         cap = caps.get(name, 0)
         chosen = indices if cap is None or cap >= len(indices) else sorted(rng.sample(indices, cap))
+        if not chosen:  # a set this run does not read: skip its BM25 index (draws no random numbers either way)
+            continue
         pools.extend(build_pools(sets[name], k, analyzer, chosen))
     return pools
 

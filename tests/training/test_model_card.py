@@ -21,3 +21,7 @@ def test_the_card_counts_written_questions_over_every_stage() -> None:
     text = _register(third)
     assert "236 questions about research abstracts" in text and "416 about short passages on labour migration" in text
     assert "never trained on" not in text
+    fourth = {**_stage(crosslingual=587, migration=100), "previous_stage": third}
+    text = _register(fourth)
+    assert "587 public train questions asked in English over their Indonesian" in text
+    assert "416 about short passages on labour migration" in text, "the largest draw over the stages is reported"

@@ -25,6 +25,7 @@ from training.calibration import (
 from training.pools import build_pools
 from training.reranker import pool_loss, unique_items
 
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "eval-data"
 CONTEXTS = [
     # The restatement comes first and shares most words with the question; the answer is second.
     "The programme for skilled workers in Japan started in 2019. The workers are selected by BP2MI and LPK. "
@@ -232,3 +233,35 @@ def test_training_question_caps_are_read_from_json() -> None:
     for bad in ("{", '["abstracts"]', '{"abstracts": -1}', '{"abstracts": "all"}'):
         with pytest.raises(typer.BadParameter):
             _question_caps(bad)
+
+
+def test_a_set_a_run_does_not_read_adds_no_pools_and_leaves_the_draws_of_the_others(tmp_path: Path) -> None:
+    import random
+
+    from training.reranker import sample_pools
+
+    qaset = load_squad(_squad(tmp_path))
+    other = replace(qaset, name="other", items=tuple(replace(i, question=i.question + " now") for i in qaset.items))
+    alone = sample_pools({"a": qaset}, {"a": 1}, 1, random.Random(3))
+    with_unread = sample_pools({"a": qaset, "other": other}, {"a": 1}, 1, random.Random(3))
+    assert [p.question_id for p in with_unread] == [p.question_id for p in alone]
+    assert len(with_unread) == 1
+
+
+@pytest.mark.skipif(not (DATA / "tydiqa-id" / "train.json").is_file(), reason="../shared/eval-data is not here")
+def test_the_crosslingual_training_set_asks_the_translations_over_every_train_passage() -> None:
+    from eval.crosslingual import TRAIN_QUESTIONS_FILE, is_translated, read_translations
+    from training.reranker import CROSSLINGUAL, training_sets
+
+    sets = training_sets(DATA)
+    crosslingual = sets[CROSSLINGUAL]
+    translations = read_translations(TRAIN_QUESTIONS_FILE)
+    assert len(crosslingual.items) == len(translations)
+    assert all(is_translated(item) for item in crosslingual.items)
+    assert {item.question for item in crosslingual.items} == {t.question for t in translations}
+    # One index of the public train passages in both languages: SQuAD's English ones are in it.
+    assert set(sets["squad2-en"].contexts) <= set(crosslingual.contexts)
+    # Each translated question keeps its original's answers, located in its own (Indonesian) passage.
+    for item in crosslingual.items:
+        for answer, (start, end) in zip(item.answers, item.spans, strict=True):
+            assert crosslingual.contexts[item.context][start:end] == answer
