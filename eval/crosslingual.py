@@ -30,7 +30,8 @@ from eval.squad import QAItem, QASet, load_sets
 #: The translated questions shipped with the repository.
 QUESTIONS_FILE = Path(__file__).parent / "crosslingual" / "valid-questions.jsonl"
 #: 600 *train* questions translated the same way (300 TyDi QA-id, 300 IDK-MRC, seed 23), for a
-#: training stage that teaches English questions over Indonesian passages; not trained on yet.
+#: training stage that teaches English questions over Indonesian passages (the reader's stage 4:
+#: the ``crosslingual`` training set).
 TRAIN_QUESTIONS_FILE = Path(__file__).parent / "crosslingual" / "train-questions.jsonl"
 #: Suffix of a translated item's id (the original keeps the set's id).
 TRANSLATED = ":x"

@@ -153,10 +153,10 @@ class Settings(BaseSettings):
     abstain_threshold_lexical: float = Field(default=0.10, ge=0.0, le=1.0)
     # The trained answer reranker (service/qa/reranker; eval/README.md has the measurements). It
     # beats the support path on the gold set too (answer hit 0.779 against 0.691, citation precision
-    # 0.771 against 0.633, same abstention), but stays off by default: the page's own example
+    # 0.778 against 0.633, same abstention), but stays off by default: the page's own example
     # question ("Who selects Tokutei Ginou workers?") is led by a restatement and loses its BP2MI
     # card with it, and it costs about 7x the time (243 against 32 ms p50 on the gold set, fp32)
-    # (eval/README.md, "A third stage on migration passages").
+    # (eval/README.md, "A fourth stage on cross-lingual train questions").
     reranker: Literal["on", "off"] = Field(default="off", description="on: the trained answer reader picks answers")
     reranker_candidates: int = Field(
         default=64, ge=1, le=512, description="Most sentences the reader reads (the candidate passages' in order)"
