@@ -74,20 +74,31 @@ eval-qa: install
 # half times (288 steps, 27 minutes in float32 on the AMD EPYC without bf16, into var/reader-stage3);
 # stage 4 continues that over 600 public train questions translated into English (eval/crosslingual,
 # asked over their Indonesian passages) mixed with 550 public and written ones, once (143 steps,
-# 16 minutes in float32 on the AMD EPYC). Each stage then
-# calibrates (20-40 minutes in float32). Each stage is resumable: run it again after an
-# interruption. The times of the last run are in service/qa/reranker/model/MODEL_CARD.md.
+# 16 minutes in float32 on the AMD EPYC). Each stage then calibrates (20-40 minutes in float32).
+# Each stage is a make target (its model card is written last), so an interrupted `make train-reranker`
+# skips the stages already done and resumes the one it was in from its saved state (training or
+# calibrating); `rm -rf var/reader-stage*` to start over. The times of the last run are in
+# service/qa/reranker/model/MODEL_CARD.md.
 STAGE2_QUESTIONS := {"abstracts": null, "tydiqa-id": 300, "idk-mrc": 300, "squad2-en": 200}
 STAGE3_QUESTIONS := {"migration": null, "abstracts": 120, "tydiqa-id": 400, "idk-mrc": 400, "squad2-en": 200}
 STAGE4_QUESTIONS := {"crosslingual": null, "tydiqa-id": 150, "idk-mrc": 150, "squad2-en": 100, "migration": 100, "abstracts": 50}
-train-reranker: install
-	$(BIN)/python -m training reranker --data $(EVAL_DATA) --out var/reader-stage1
-	$(BIN)/python -m training reranker --data $(EVAL_DATA) --init-adapter var/reader-stage1 --seed 15 --epochs 2 \
-	  --learning-rate 2e-4 --head-learning-rate 4e-4 --questions '$(STAGE2_QUESTIONS)' --out var/reader-stage2
-	$(BIN)/python -m training reranker --data $(EVAL_DATA) --init-adapter var/reader-stage2 --seed 17 --epochs 1.5 \
-	  --learning-rate 2e-4 --head-learning-rate 4e-4 --questions '$(STAGE3_QUESTIONS)' --out var/reader-stage3
-	$(BIN)/python -m training reranker --data $(EVAL_DATA) --init-adapter var/reader-stage3 --seed 19 --epochs 1 \
-	  --learning-rate 2e-4 --head-learning-rate 4e-4 --questions '$(STAGE4_QUESTIONS)'
+TRAIN_READER := $(BIN)/python -m training reranker --data $(EVAL_DATA)
+LATER_STAGE := --learning-rate 2e-4 --head-learning-rate 4e-4
+
+var/reader-stage1/MODEL_CARD.md: | install
+	$(TRAIN_READER) --out var/reader-stage1
+
+var/reader-stage2/MODEL_CARD.md: var/reader-stage1/MODEL_CARD.md
+	$(TRAIN_READER) --init-adapter var/reader-stage1 --seed 15 --epochs 2 $(LATER_STAGE) \
+	  --questions '$(STAGE2_QUESTIONS)' --out var/reader-stage2
+
+var/reader-stage3/MODEL_CARD.md: var/reader-stage2/MODEL_CARD.md
+	$(TRAIN_READER) --init-adapter var/reader-stage2 --seed 17 --epochs 1.5 $(LATER_STAGE) \
+	  --questions '$(STAGE3_QUESTIONS)' --out var/reader-stage3
+
+train-reranker: var/reader-stage3/MODEL_CARD.md
+	$(TRAIN_READER) --init-adapter var/reader-stage3 --seed 19 --epochs 1 $(LATER_STAGE) \
+	  --questions '$(STAGE4_QUESTIONS)'
 
 # Calibrate the shipped reader again on the valid sets (the adapter is not touched): about 10 minutes,
 # more the first time, when the valid sets are indexed into var/train-reranker.

@@ -374,9 +374,12 @@ def train(
             _save(model, head, spec, out_dir / f"epoch-{step // per_epoch}")
     # A resumed run's time includes what the interrupted runs spent up to their last saved state.
     train_seconds = earlier + time.time() - started
+    if first <= len(batches):
+        # The finished state too: calibration takes another 20-40 minutes on 2 cores, and a run killed
+        # there resumes with it instead of training again from its last periodic save.
+        resume.save(len(batches), running, model, head, optimiser, schedule, train_seconds)
 
     _save(model, head, spec, out_dir)
-    resume.clear()
 
     calibration, metrics = calibrate_model(out_dir, config, data_dir, settings, work_dir, report)
     final = replace(
@@ -397,6 +400,7 @@ def train(
     )
     (out_dir / SPEC_FILE).write_text(final.to_json(), encoding="utf-8")
     write_model_card(out_dir)
+    resume.clear()
     return final.training
 
 

@@ -77,6 +77,32 @@ def test_an_interrupted_run_resumes_to_the_same_adapter(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_run_killed_while_calibrating_resumes_without_training_again(
+    tmp_path: Path, trained: tuple[Path, dict[str, Any]]
+) -> None:
+    from safetensors.torch import load_file
+
+    settings = make_settings(tmp_path / "unused-index")
+
+    def die_when_calibrating(stage: str, done: int, total: int, detail: str) -> None:
+        if stage == "calibration":
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        train(TINY, DATA, tmp_path / "cut", settings, tmp_path / "work", die_when_calibrating)
+    assert (tmp_path / "work" / "resume" / "state.pt").is_file()
+    assert not (tmp_path / "cut" / "MODEL_CARD.md").exists()  # what make train-reranker takes for a finished stage
+    stages: list[str] = []
+    record = train(TINY, DATA, tmp_path / "cut", settings, tmp_path / "work",
+                   lambda stage, done, total, detail: stages.append(stage))
+    assert "train" not in stages and "calibration" in stages
+    assert not (tmp_path / "work" / "resume" / "state.pt").exists()
+    a, b = load_file(str(trained[0] / ADAPTER_FILE)), load_file(str(tmp_path / "cut" / ADAPTER_FILE))
+    assert all(bool((a[k] - b[k]).abs().max() <= 1e-6) for k in a)
+    assert record["valid_pool_metrics"] == trained[1]["valid_pool_metrics"]
+
+
+@pytest.mark.slow
 def test_a_later_stage_starts_from_the_adapter_it_is_given(tmp_path: Path, trained: tuple[Path, dict[str, Any]]) -> None:
     from safetensors.torch import load_file
 
