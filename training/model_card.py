@@ -135,13 +135,15 @@ def _register(record: dict[str, Any]) -> str:
         # Every stage draws from the same train split: the largest draw is how many distinct questions were read.
         return max(int(s.get("data", {}).get(name, {}).get("questions", 0)) for s in stages)
 
-    abstracts, migration = written("abstracts"), written("migration")
-    crosslingual = written("crosslingual")
+    abstracts, migration, crosslingual = written("abstracts"), written("migration"), written("crosslingual")
+    written_register = (
+        "- Trained mostly on Wikipedia-style Indonesian and English paragraphs; the training pools in the\n"
+        f"  product's register are {abstracts} questions about research abstracts (`eval/abstracts`) and\n"
+        f"  {migration} about short passages on labour migration written by this project (`eval/migration`):\n"
+        "  a few hundred questions, written by one author, not users' questions about real reports.\n"
+    )
     if crosslingual:
-        return (
-            "- Trained mostly on Wikipedia-style Indonesian and English paragraphs; the training pools in the\n"
-            f"  product's register are {abstracts} questions about research abstracts (`eval/abstracts`) and\n"
-            f"  {migration} about short passages on labour migration written by this project (`eval/migration`).\n"
+        return written_register + (
             f"- Cross-lingual pairs: {crosslingual} public train questions asked in English over their Indonesian\n"
             "  passages (`eval/crosslingual/train-questions.jsonl`, Wikipedia-style), and the written questions in\n"
             "  both directions; an Indonesian question over an English passage is trained on only in the written sets."
@@ -164,11 +166,7 @@ def _register(record: dict[str, Any]) -> str:
             "  multilingual pre-training plus the calibration's cross-language weight, which shifts such sentences\n"
             "  as a group (see the `crosslingual` row above against its originals)."
         )
-    return (
-        "- Trained mostly on Wikipedia-style Indonesian and English paragraphs; the training pools in the\n"
-        f"  product's register are {abstracts} questions about research abstracts (`eval/abstracts`) and\n"
-        f"  {migration} about short passages on labour migration written by this project (`eval/migration`):\n"
-        "  a few hundred questions, written by one author, not users' questions about real reports.\n"
+    return written_register + (
         "- Cross-lingual pairs trained on are those written questions only (both directions); the\n"
         "  calibration's cross-language weight still shifts foreign sentences as a group (see the\n"
         "  `crosslingual` row above against its originals)."

@@ -22,10 +22,11 @@ from training.calibration import (
     pool_metrics,
     threshold_for,
 )
+from tests.support.helpers import REPO_ROOT
 from training.pools import build_pools
 from training.reranker import pool_loss, unique_items
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "eval-data"
+DATA = REPO_ROOT.parent / "shared" / "eval-data"
 CONTEXTS = [
     # The restatement comes first and shares most words with the question; the answer is second.
     "The programme for skilled workers in Japan started in 2019. The workers are selected by BP2MI and LPK. "
