@@ -12,6 +12,7 @@ import pytest
 from eval.squad import load_squad
 from service.qa.answering import ReaderScores
 from service.qa.reranker.reader import Calibration
+from tests.support.helpers import REPO_ROOT
 from training.calibration import (
     EnginePool,
     features,
@@ -22,7 +23,6 @@ from training.calibration import (
     pool_metrics,
     threshold_for,
 )
-from tests.support.helpers import REPO_ROOT
 from training.pools import build_pools
 from training.reranker import pool_loss, unique_items
 
