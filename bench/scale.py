@@ -143,27 +143,12 @@ def measure(index_dir: Path, questions_file: Path) -> dict[str, Any]:
         _, raw = index.search(vector[None, :], 10)
         raw = raw[0][raw[0] >= 0]
         raw_hits.append(float(np.mean(exact_scores[raw] >= tenth - 1e-6)) if len(raw) else 0.0)
-    lexical_recall = bm25_recall(
-        engine.index.lexical, [q.tokens for q in queries[:100]], 100, engine.retriever.bm25_keep_postings
-    )
     return {
-        "bm25_recall_at_100_vs_exact": lexical_recall,
         "load_s": load_s, "rss_mb": rss_mb,
         "search_p50_ms": float(np.percentile(latencies, 50)), "search_p95_ms": float(np.percentile(latencies, 95)),
         "recall_at_10_vs_exact": float(np.mean(hits)), "faiss_recall_at_10_vs_exact": float(np.mean(raw_hits)),
         "index_type": type(index).__name__,
     }
-
-
-def bm25_recall(lexical: Any, token_lists: list[list[str]], depth: int, keep: int | None) -> float:
-    """Share of BM25's full top ``depth`` (every posting scored) that the ranking with at most ``keep``
-    postings a token also returns (``indexer.lexical.KEEP_POSTINGS``): 1.0 where no token has that many."""
-    shares = []
-    for tokens in token_lists:
-        full = set(lexical.top(tokens, depth)[0].tolist())
-        if full:
-            shares.append(len(full & set(lexical.top(tokens, depth, keep)[0].tolist())) / len(full))
-    return sum(shares) / len(shares) if shares else 1.0
 
 
 def rss_now_mb() -> float:
@@ -223,7 +208,6 @@ def main() -> int:
         "search_p50_ms": round(measured["search_p50_ms"], 3), "search_p95_ms": round(measured["search_p95_ms"], 3),
         "recall_at_10_vs_exact": round(measured["recall_at_10_vs_exact"], 4),
         "faiss_recall_at_10_vs_exact": round(measured["faiss_recall_at_10_vs_exact"], 4),
-        "bm25_recall_at_100_vs_exact": round(measured["bm25_recall_at_100_vs_exact"], 4),
         "add_one_doc_s": round(add["seconds"], 3), "remove_one_doc_s": round(remove["seconds"], 3),
         "noop_reindex_s": round(noop["seconds"], 3), "noop_changed": noop["changed"],
         # What the add and remove runs wrote: a delta build (only the change) or a complete build.

@@ -8,7 +8,6 @@ numbers ("BP2MI", "10.000") match across languages.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
@@ -94,15 +93,6 @@ class Postings:
 
 #: Rows a query's ranking samples (every SAMPLE_STRIDE-th) to find a score floor before ranking every match.
 SAMPLE_STRIDE = 16
-#: The retriever's default ``keep``: a query token holding more postings than this in one index part
-#: contributes only its strongest this many (static index pruning: a common word's weakest postings,
-#: each worth less than every kept one, are left out). At 10^6 chunks a long English question's common
-#: words matched 40 % of the chunks, and adding their postings was most of BM25's time; a token in fewer
-#: passages is scored whole, so an index of fewer chunks (SciFact's 5,183, the product's corpora) ranks
-#: exactly as before. ``bench/scale.py`` measures BM25's recall@100 against the full ranking.
-KEEP_POSTINGS = 65_536
-#: How many pruned tokens' strongest postings an index keeps (each ``KEEP_POSTINGS`` rows: 0.5 MB).
-PRUNED_CACHE_TOKENS = 256
 
 
 def top_matches(
@@ -166,8 +156,6 @@ class LexicalIndex:
     def __init__(self, retriever: object, params: dict[str, object]) -> None:
         self._retriever = retriever
         self.params = params
-        # Per index, not module-wide: a reloaded index starts its own cache.
-        self._strongest = functools.lru_cache(maxsize=PRUNED_CACHE_TOKENS)(self._strongest_postings)
 
     @classmethod
     def build(
@@ -229,20 +217,18 @@ class LexicalIndex:
         scores = retriever.get_scores_from_ids(ids)  # type: ignore[attr-defined]
         return np.asarray(scores[: self.rows], dtype=np.float32)
 
-    def terms(self, tokens: Iterable[str], keep: int | None = None) -> list[list[Postings]]:
-        """Each known query token's postings (as bm25s scores a query: a repeated token counts again),
-        at most ``keep`` of each (its strongest; ``None``: all)."""
+    def terms(self, tokens: Iterable[str]) -> list[list[Postings]]:
+        """Each known query token's postings (as bm25s scores a query: a repeated token counts again)."""
         out = []
         for token in tokens:
-            found = self.postings(token, keep)
+            found = self.postings(token)
             if found is not None:
                 out.append([Postings(*found)])
         return out
 
-    def top(self, tokens: Iterable[str], depth: int, keep: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The ``depth`` best rows matching any of ``tokens`` and their scores, best first (:func:`top_matches`),
-        each token contributing at most its ``keep`` strongest postings (``None``: all; :data:`KEEP_POSTINGS`)."""
-        return top_matches(self.terms(tokens, keep), self.rows, depth)
+    def top(self, tokens: Iterable[str], depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``depth`` best rows matching any of ``tokens`` and their scores, best first (:func:`top_matches`)."""
+        return top_matches(self.terms(tokens), self.rows, depth)
 
     def _span(self, token: str) -> tuple[int, int] | None:
         """Where ``token``'s postings lie in bm25s's score matrix (one column per token), if it is known."""
@@ -263,9 +249,8 @@ class LexicalIndex:
         """Passages counted in the statistics (a placeholder counts for an empty index)."""
         return int(self._retriever.scores["num_docs"])  # type: ignore[attr-defined]
 
-    def postings(self, token: str, keep: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-        """The passages holding ``token`` and its BM25 score in each (``None`` if the token is unknown here);
-        of a token in more than ``keep`` passages, only the ``keep`` where it scores highest, in row order.
+    def postings(self, token: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The passages holding ``token`` and its BM25 score in each (``None`` if the token is unknown here).
 
         Views into bm25s's score matrix (one column per token): what a query costs is the length of
         its tokens' postings, not the number of passages.
@@ -278,19 +263,8 @@ class LexicalIndex:
         rows, scores = retriever.scores["indices"][start:end], retriever.scores["data"][start:end]
         if self.rows == 0:  # only an empty index holds a row past ``rows``: its placeholder
             return rows[:0], scores[:0]
-        if keep is not None and end - start > keep:
-            return self._strongest(token, keep)
         # Views, not copies: a common token's postings are hundreds of thousands of rows at 10^6 chunks.
         return rows, scores
-
-    def _strongest_postings(self, token: str, keep: int) -> tuple[np.ndarray, np.ndarray]:
-        """``token``'s ``keep`` highest-scoring postings, in row order (computed once, then cached: 3 ms
-        for 400k postings, more than adding them all)."""
-        start, end = self._span(token)  # type: ignore[misc]  # only called for a known token
-        retriever: Any = self._retriever
-        rows, scores = retriever.scores["indices"][start:end], retriever.scores["data"][start:end]
-        kept = np.sort(top_stable(scores, keep))  # row order: adding them walks the score array forward
-        return np.ascontiguousarray(rows[kept]), np.ascontiguousarray(scores[kept])
 
 
 class TermIds(Sequence[list[int]]):
@@ -367,9 +341,8 @@ class SegmentedLexical:
         """Number of indexed passages (current and deleted)."""
         return sum(p.rows for p in self.parts)
 
-    def terms(self, tokens: Iterable[str], keep: int | None = None) -> list[list[Postings]]:
-        """Each known query token's postings in every part (at most ``keep`` a part), rescaled to the IDF over
-        both parts (each token once)."""
+    def terms(self, tokens: Iterable[str]) -> list[list[Postings]]:
+        """Each known query token's postings in every part, rescaled to the IDF over both parts (each token once)."""
         total = sum(p.documents for p in self.parts)
         out = []
         for token in dict.fromkeys(tokens):
@@ -379,7 +352,7 @@ class SegmentedLexical:
             weight = lucene_idf(sum(frequencies), total)
             parts, offset = [], 0
             for part, frequency in zip(self.parts, frequencies, strict=True):
-                found = part.postings(token, keep) if frequency else None
+                found = part.postings(token) if frequency else None
                 if found is not None:
                     factor = np.float32(weight / lucene_idf(frequency, part.documents))
                     parts.append(Postings(*found, offset=offset, factor=factor))
@@ -391,7 +364,6 @@ class SegmentedLexical:
         """BM25 score of every row for the query tokens."""
         return _score_all(self.terms(tokens), self.rows, self.live)
 
-    def top(self, tokens: Iterable[str], depth: int, keep: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The ``depth`` best current rows matching any of ``tokens`` and their scores, best first
-        (:func:`top_matches`; ``keep`` as in :meth:`LexicalIndex.top`)."""
-        return top_matches(self.terms(tokens, keep), self.rows, depth, self.live)
+    def top(self, tokens: Iterable[str], depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``depth`` best current rows matching any of ``tokens`` and their scores, best first (:func:`top_matches`)."""
+        return top_matches(self.terms(tokens), self.rows, depth, self.live)

@@ -22,7 +22,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from indexer.chunks import ChunkerConfig
 from indexer.errors import ConfigError
-from indexer.lexical import KEEP_POSTINGS
 from indexer.pipeline import IndexConfig
 from indexer.store import DenseIndexConfig
 from service.qa.answering import AnswerConfig, RerankerConfig
@@ -130,11 +129,6 @@ class Settings(BaseSettings):
     fusion_weights: dict[str, float] = {}
     top_k: int = Field(default=5, ge=TOP_K_MIN, le=TOP_K_MAX)
     search_threads: int = Field(default=1, ge=1, description="FAISS threads per search (1 is fastest on few cores)")
-    bm25_keep_postings: int = Field(
-        default=KEEP_POSTINGS,
-        ge=0,
-        description="BM25 adds at most this many postings of one query token, its strongest (0 = all of them)",
-    )
     query_encoder_threads: int = Field(
         default=1,
         ge=0,
@@ -270,7 +264,6 @@ class Settings(BaseSettings):
             top_k=self.top_k,
             fusion=fusion,
             search_threads=self.search_threads,
-            bm25_keep_postings=self.bm25_keep_postings or None,
             query_cache_size=self.query_cache_size,
             query_batch=self.query_batch,
             query_batch_lanes=self.query_batch_lanes,

@@ -16,7 +16,7 @@ from indexer.chunks import ChunkerConfig
 from indexer.documents import Document
 from indexer.embedders import Embedder, load_embedders
 from indexer.errors import DocumentNotFoundError
-from indexer.lexical import KEEP_POSTINGS, Analyzer
+from indexer.lexical import Analyzer
 from indexer.store import IndexData, embedder_infos, load_index
 from service.qa.answering import AnswerConfig, Answerer, PassageReader, RerankerConfig
 from service.qa.fusion import FusionConfig
@@ -38,8 +38,6 @@ class RetrievalConfig:
     search_threads: int = 1
     #: Distinct questions whose query vectors are kept (0: none); see ``QueryVectorCache``.
     query_cache_size: int = 1024
-    #: Postings of one query token BM25 adds, its strongest (``indexer.lexical.KEEP_POSTINGS``; None: all).
-    bm25_keep_postings: int | None = KEEP_POSTINGS
     #: Questions encoded in one pass when several wait for an encoder (1: each alone); see ``QueryBatcher``.
     query_batch: int = 1
     #: Batches each encoder runs at once (with ``query_batch`` above 1).
@@ -122,7 +120,7 @@ class Engine:
                 batch=config.retrieval.query_batch,
                 lanes=config.retrieval.query_batch_lanes,
             ),
-            retriever=Retriever(index, embedders, config.retrieval.fusion, config.retrieval.bm25_keep_postings),
+            retriever=Retriever(index, embedders, config.retrieval.fusion),
             answerer=Answerer(index, analyzer, embedders, config.answer, reranker),
             loaded_at=time.time(),
         )

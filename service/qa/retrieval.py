@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from indexer.embedders import Embedder
-from indexer.lexical import KEEP_POSTINGS, top_stable
+from indexer.lexical import top_stable
 from indexer.store import IndexData
 from indexer.store.format import row_scores
 from indexer.store.records import document_header, records_at
@@ -120,17 +120,10 @@ class _DenseSearch:
 class Retriever:
     """Searches one loaded index with the embedders it was built with."""
 
-    def __init__(
-        self,
-        index: IndexData,
-        embedders: Sequence[Embedder],
-        fusion: FusionConfig,
-        bm25_keep_postings: int | None = KEEP_POSTINGS,
-    ) -> None:
+    def __init__(self, index: IndexData, embedders: Sequence[Embedder], fusion: FusionConfig) -> None:
         self.index = index
         self.embedders = list(embedders)
         self.fusion = fusion
-        self.bm25_keep_postings = bm25_keep_postings
         self._dense = {
             embedder.id: _DenseSearch.of(index.faiss_index(embedder.id), index.live)
             for embedder in self.embedders
@@ -153,9 +146,9 @@ class Retriever:
         if depth == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         if signal == LEXICAL:
-            # Only chunks sharing a term are lexical matches, and a very common term adds only its strongest
-            # postings (indexer.lexical.top_matches, KEEP_POSTINGS).
-            return self.index.lexical.top(query.tokens, depth, self.bm25_keep_postings)
+            # Only chunks sharing a term are lexical matches; the common terms' postings are searched for
+            # the rarer terms' matches, not walked (indexer.lexical.top_matches).
+            return self.index.lexical.top(query.tokens, depth)
         # A chunk's dense score is the better of its own cosine and that of its best
         # sentence: a one-sentence fact inside a long passage is otherwise diluted.
         vector = query.vectors[signal]

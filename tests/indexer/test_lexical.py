@@ -93,39 +93,3 @@ def test_top_rows_of_a_base_and_delta_with_deleted_rows_are_the_full_ranking(see
         np.testing.assert_array_equal(rows, expected)
         np.testing.assert_array_equal(scores, both.scores(query)[expected])
         assert live[rows].all()
-
-
-def test_a_common_token_contributes_only_its_strongest_postings_and_a_rare_one_all_of_its() -> None:
-    corpus = _zipf_corpus(7, rows=3000)
-    full = LexicalIndex.build(corpus)
-    assert full.document_frequency("w0") > 200 > full.document_frequency("w400") > 0
-    # A rare token is scored whole, whatever the setting.
-    np.testing.assert_array_equal(full.postings("w400", keep=200)[0], full.postings("w400")[0])
-    rows, scores = full.postings("w0", keep=200)
-    all_rows, all_scores = full.postings("w0")
-    assert len(rows) == 200 and np.all(np.diff(rows) > 0)  # row order, each row once
-    # Exactly the 200 best of the token's postings: nothing left out scores above what was kept.
-    assert scores.min() >= np.delete(all_scores, np.searchsorted(all_rows, rows)).max()
-    np.testing.assert_array_equal(scores, all_scores[np.searchsorted(all_rows, rows)])
-    # The pruned ranking is the full one over the kept postings; the statistics (IDF) stay the index's.
-    query = ["w0", "w1", "w300"]
-    expected = np.zeros(full.rows, np.float32)
-    for token in query:
-        token_rows, token_scores = full.postings(token, keep=200)
-        np.add.at(expected, token_rows, token_scores)
-    top_rows, top_scores = full.top(query, 50, keep=200)
-    np.testing.assert_array_equal(top_rows, _full_ranking(expected, 50))
-    np.testing.assert_array_equal(top_scores, expected[top_rows])
-    # keep=None is the whole ranking.
-    np.testing.assert_array_equal(full.top(query, 50)[0], _full_ranking(full.scores(query), 50))
-
-
-def test_pruning_in_a_base_and_delta_is_per_part_with_deleted_rows_still_masked() -> None:
-    corpus = _zipf_corpus(8, rows=4000)
-    base, delta = LexicalIndex.build(corpus[:3000]), LexicalIndex.build(corpus[3000:])
-    live = np.random.default_rng(8).random(len(corpus)) > 0.2
-    both = SegmentedLexical([base, delta], live)
-    rows, _ = both.top(["w0", "w2", "w250"], 30, keep=100)
-    assert live[rows].all()
-    (base_part, delta_part), *_ = both.terms(["w0"], keep=100)
-    assert len(base_part.rows) == 100 and len(delta_part.rows) == 100 and delta_part.offset == 3000

@@ -9,13 +9,12 @@ import pytest
 
 from indexer.embedders.fake import FakeEmbedder
 from indexer.errors import DocumentNotFoundError, InvalidQueryError
-from indexer.lexical import KEEP_POSTINGS, top_stable
+from indexer.lexical import top_stable
 from service.qa.answer_types import AnswerType
 from service.qa.engine import Engine
-from service.qa.fusion import FusionConfig
 from service.qa.messages import ABSTAIN_MESSAGES, NO_CONTENT_MESSAGES, abstain_message, display_text
 from service.qa.query import clean_question
-from service.qa.retrieval import LEXICAL, Retriever, ivf_probes
+from service.qa.retrieval import LEXICAL, ivf_probes
 from service.qa.types import MAX_QUESTION_CHARS, Answer
 from tests.support.contract import ANSWER_KEYS as CONTRACT_KEYS
 from tests.support.contract import CITATION_KEYS
@@ -252,24 +251,6 @@ def test_default_mode_comes_from_settings(tmp_path, corpus_copy, build) -> None:
     assert answer.mode == "lexical"
     assert embedders[0].calls == calls  # lexical mode embeds nothing
     assert "embed" not in answer.timings_ms
-
-
-def test_bm25_postings_cap_comes_from_settings_and_zero_means_every_posting(tmp_path) -> None:
-    assert make_settings(tmp_path).retrieval.bm25_keep_postings == KEEP_POSTINGS
-    assert make_settings(tmp_path, bm25_keep_postings=0).retrieval.bm25_keep_postings is None
-    assert make_settings(tmp_path, bm25_keep_postings=1000).retrieval.bm25_keep_postings == 1000
-
-
-def test_the_retriever_applies_its_bm25_postings_cap(fake_engine: Engine) -> None:
-    index = fake_engine.retriever.index
-    query = fake_engine.analyser.analyse("Tokutei Ginou pekerja Jepang program magang", "lexical")
-    # Far more passages than the cap hold these tokens: each token adds only its strongest one.
-    capped = Retriever(index, fake_engine.retriever.embedders, FusionConfig(), bm25_keep_postings=1)
-    rows, _ = capped._ranked(LEXICAL, query)
-    assert 0 < len(rows) <= len(query.tokens) < len(fake_engine.retriever._ranked(LEXICAL, query)[0])
-    # The default cap is far above this corpus's postings: its ranking is BM25's whole one.
-    full = index.lexical.top(query.tokens, 100)
-    np.testing.assert_array_equal(fake_engine.retriever._ranked(LEXICAL, query)[0], full[0])
 
 
 def test_value_question_without_a_stated_value_abstains_even_at_threshold_zero(fake_engine: Engine) -> None:
