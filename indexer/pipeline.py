@@ -415,9 +415,12 @@ def _rows_by_document(doc_ids: list[str], live: np.ndarray | None) -> dict[str, 
     return rows
 
 
-def _base_entry(recorded: dict[str, Any], stamp: dict[str, Any] | None) -> dict[str, Any]:
-    """A base document's manifest entry as the next delta records it: in the base segment, with its stamp now."""
-    entry = {**recorded, "segment": "base"}  # one copy of 82,645 entries at 10^6 chunks, not two
+def _base_entry(entry: dict[str, Any], stamp: dict[str, Any] | None) -> dict[str, Any]:
+    """A base document's manifest entry as the next delta records it: in the base segment, with its stamp now.
+
+    Changed in place: the entries were parsed from the manifest for this run alone. Copying them cost
+    0.44-0.53 s of a 2-4 s one-document change at 10^6 chunks (82,645 entries; cProfile, 2026-12-03)."""
+    entry["segment"] = "base"
     if stamp is not None:
         entry["stamp"] = stamp
     else:
