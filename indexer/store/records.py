@@ -164,20 +164,32 @@ class DocumentTable(Mapping[str, Document]):
 
     def header(self, doc_id: str) -> Document:
         """The document without its text (``text`` empty), from a small cache: what a search result shows."""
+        return self.headers([doc_id])[0]
+
+    def headers(self, doc_ids: Sequence[str]) -> list[Document]:
+        """Several documents without their text, in the order asked; what the cache lacks is read in one
+        query (a search's hits at 10^6 chunks mostly miss it: one query each cost about 0.5 ms a search)."""
+        found: dict[str, Document] = {}
         with self._lock:
-            cached = self._headers.get(doc_id)
-            if cached is not None:
-                self._headers.move_to_end(doc_id)
-                return cached
-        if doc_id not in self._known:
-            raise KeyError(doc_id)
-        rows = self.records.query("SELECT record FROM documents WHERE doc_id = ?", (doc_id,))
-        header = _document((rows[0][0], ""), with_text=False)
-        with self._lock:
-            self._headers[doc_id] = header
-            while len(self._headers) > HEADER_CACHE:
-                self._headers.popitem(last=False)
-        return header
+            for doc_id in doc_ids:
+                cached = self._headers.get(doc_id)
+                if cached is not None:
+                    self._headers.move_to_end(doc_id)
+                    found[doc_id] = cached
+        missing = [d for d in dict.fromkeys(doc_ids) if d not in found]
+        for doc_id in missing:
+            if doc_id not in self._known:
+                raise KeyError(doc_id)
+        if missing:
+            marks = ",".join("?" * len(missing))
+            rows = self.records.query(f"SELECT doc_id, record FROM documents WHERE doc_id IN ({marks})", missing)
+            read = {doc_id: _document((record, ""), with_text=False) for doc_id, record in rows}
+            found.update(read)
+            with self._lock:
+                self._headers.update(read)
+                while len(self._headers) > HEADER_CACHE:
+                    self._headers.popitem(last=False)
+        return [found[d] for d in doc_ids]
 
     def summaries(self) -> Iterator[Document]:
         """Every document without reading its text (``text`` is empty): for listings."""
@@ -363,6 +375,15 @@ def document_header(documents: Mapping[str, Document], doc_id: str) -> Document:
     return reader(doc_id) if reader is not None else documents[doc_id]
 
 
+def document_headers(documents: Mapping[str, Document], doc_ids: Sequence[str]) -> list[Document]:
+    """Several documents' metadata in the order asked, read together where the mapping can (see
+    :func:`document_header`)."""
+    reader = getattr(documents, "headers", None)
+    if reader is not None:
+        return list(reader(doc_ids))
+    return [document_header(documents, d) for d in doc_ids]
+
+
 def column(rows: Sequence[Any], name: str) -> list[Any]:
     """Attribute ``name`` of every row: one query for a table, a loop for a list of records."""
     reader = getattr(rows, "column", None)
@@ -404,6 +425,14 @@ class DocumentUnion(Mapping[str, Document]):
     def header(self, doc_id: str) -> Document:
         """The document's metadata (see :meth:`DocumentTable.header`)."""
         return document_header(self.delta if doc_id in self.delta else self.base, doc_id)
+
+    def headers(self, doc_ids: Sequence[str]) -> list[Document]:
+        """Several documents' metadata in the order asked (see :meth:`DocumentTable.headers`)."""
+        in_delta = [d for d in doc_ids if d in self.delta]
+        in_base = [d for d in doc_ids if d not in self.delta]
+        found = dict(zip(in_delta, document_headers(self.delta, in_delta), strict=True))
+        found.update(zip(in_base, document_headers(self.base, in_base), strict=True))
+        return [found[d] for d in doc_ids]
 
     def summaries(self) -> Iterator[Document]:
         """Every document without its text (see :meth:`DocumentTable.summaries`)."""

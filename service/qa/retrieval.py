@@ -20,7 +20,7 @@ from indexer.embedders import Embedder
 from indexer.lexical import top_stable
 from indexer.store import IndexData
 from indexer.store.format import row_scores
-from indexer.store.records import document_header, records_at
+from indexer.store.records import document_headers, records_at
 from service.qa.fusion import FusionConfig, fuse
 from service.qa.query import Query
 from service.qa.types import Mode, Passage
@@ -210,9 +210,10 @@ class Retriever:
             ranked[signal] = (rows.tolist(), scores)
         passages = []
         hits = fuse(ranked, self.fusion, depth=top_k)
-        # One read for all the hits' records; a document's title and source without its text.
-        for hit, chunk in zip(hits, records_at(self.index.chunks, [h.key for h in hits]), strict=True):
-            doc = document_header(self.index.documents, chunk.doc_id)
+        # One read for all the hits' records, one for their documents' titles and sources (without the text).
+        chunks = records_at(self.index.chunks, [h.key for h in hits])
+        documents = document_headers(self.index.documents, [c.doc_id for c in chunks])
+        for hit, chunk, doc in zip(hits, chunks, documents, strict=True):
             passages.append(
                 Passage.of_chunk(chunk, hit.key, doc.title, doc.source, hit.score, hit.ranks, hit.signal_scores)
             )

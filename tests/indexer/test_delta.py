@@ -14,6 +14,7 @@ from indexer.embedders.fake import FakeEmbedder
 from indexer.lexical import LexicalIndex, SegmentedLexical
 from indexer.store import load_index, read_manifest
 from indexer.store.reader import load_segment
+from indexer.store.records import document_header, document_headers
 from service.config import Settings
 from service.qa.engine import Engine
 from tests.support.helpers import make_settings, run_build
@@ -115,6 +116,16 @@ def test_changed_and_removed_base_documents_are_masked(tmp_path: Path, delta_set
         if mode != "dense":  # the fake encoder's hashed words do not single out a marker
             assert _hits(engine, "markerchanged", mode)[0][0] == "doc03"
         _assert_citations_exact(engine, "marker03 markerchanged visa")
+    # Headers read together are the ones read one by one, in the order asked, from the part holding each
+    # document (the changed doc03 from the delta); a removed document is unknown.
+    documents = engine.index.documents
+    asked = ["doc03", "doc01", "doc03", "doc11", "doc00"]
+    together = document_headers(documents, asked)
+    assert [d.doc_id for d in together] == asked
+    assert together == [document_header(documents, d) for d in asked]
+    assert together[0].sha256 == engine.document("doc03").sha256 and all(d.text == "" for d in together)
+    with pytest.raises(KeyError):
+        document_headers(documents, ["doc01", "doc05"])
     scratch = make_settings(tmp_path / "scratch")
     run_build([corpus], scratch, [FakeEmbedder()])
     whole = _engine(scratch)
