@@ -162,13 +162,10 @@ class DocumentTable(Mapping[str, Document]):
     def __len__(self) -> int:
         return len(self._ids)
 
-    def header(self, doc_id: str) -> Document:
-        """The document without its text (``text`` empty), from a small cache: what a search result shows."""
-        return self.headers([doc_id])[0]
-
     def headers(self, doc_ids: Sequence[str]) -> list[Document]:
-        """Several documents without their text, in the order asked; what the cache lacks is read in one
-        query (a search's hits at 10^6 chunks mostly miss it: one query each cost about 0.5 ms a search)."""
+        """Documents without their text (``text`` empty), in the order asked, from a small cache: what search
+        results show. What the cache lacks is read in one query (a search's hits at 10^6 chunks mostly miss
+        it: one query each cost about 0.5 ms a search)."""
         found: dict[str, Document] = {}
         with self._lock:
             for doc_id in doc_ids:
@@ -369,19 +366,18 @@ def records_at(rows: Sequence[Any], wanted: Sequence[int]) -> list[Any]:
     return [rows[i] for i in wanted]
 
 
-def document_header(documents: Mapping[str, Document], doc_id: str) -> Document:
-    """A document's metadata; without its text where the mapping can read it so (``text`` then empty)."""
-    reader = getattr(documents, "header", None)
-    return reader(doc_id) if reader is not None else documents[doc_id]
-
-
 def document_headers(documents: Mapping[str, Document], doc_ids: Sequence[str]) -> list[Document]:
-    """Several documents' metadata in the order asked, read together where the mapping can (see
-    :func:`document_header`)."""
+    """Documents' metadata in the order asked: without their text, read together, where the mapping can
+    (``text`` then empty); else the documents themselves."""
     reader = getattr(documents, "headers", None)
     if reader is not None:
         return list(reader(doc_ids))
-    return [document_header(documents, d) for d in doc_ids]
+    return [documents[d] for d in doc_ids]
+
+
+def document_header(documents: Mapping[str, Document], doc_id: str) -> Document:
+    """One document's metadata (see :func:`document_headers`)."""
+    return document_headers(documents, [doc_id])[0]
 
 
 def column(rows: Sequence[Any], name: str) -> list[Any]:
@@ -422,12 +418,8 @@ class DocumentUnion(Mapping[str, Document]):
     def __len__(self) -> int:
         return len(self._ids)
 
-    def header(self, doc_id: str) -> Document:
-        """The document's metadata (see :meth:`DocumentTable.header`)."""
-        return document_header(self.delta if doc_id in self.delta else self.base, doc_id)
-
     def headers(self, doc_ids: Sequence[str]) -> list[Document]:
-        """Several documents' metadata in the order asked (see :meth:`DocumentTable.headers`)."""
+        """Documents' metadata in the order asked, each from the part holding it (see :meth:`DocumentTable.headers`)."""
         in_delta = [d for d in doc_ids if d in self.delta]
         in_base = [d for d in doc_ids if d not in self.delta]
         found = dict(zip(in_delta, document_headers(self.delta, in_delta), strict=True))
