@@ -185,7 +185,7 @@ class Settings(BaseSettings):
         default=2, ge=0, le=TOP_K_MAX, description="Passages the reader reads first; the rest only if none is confident (0: all at once)"
     )
     reranker_confident: float = Field(
-        default=0.2, ge=0.0, le=1.0, description="Calibrated P(answer) of a first-step sentence that stops the reading"
+        default=0.3, ge=0.0, le=1.0, description="Calibrated P(answer) of a first-step sentence that stops the reading"
     )
 
     # --- http

@@ -80,18 +80,18 @@ def engine_pools(
     for n, item in enumerate(qaset.items, start=1):
         query = engine.analyser.analyse(item.question, engine.config.retrieval.mode)
         groups = engine.answerer.reading_groups(engine.retriever.search(query, candidates))
-        passages, labels, foreign = [], [], []
+        # The same flags the answerer gives the reader (another language, no twin in the question's).
+        foreign = [tuple(int(flag) for flag in flags) for flags in engine.answerer.reading_foreign(query, groups)]
+        passages, labels = [], []
         for _, _, rows in groups:
-            texts, marks, other = [], [], []
+            texts, marks = [], []
             for row in rows:
                 sentence = engine.index.sentences[row]
                 texts.append(sentence.text)
-                other.append(int(sentence.lang != query.lang))
                 mine = own_context.get(sentence.doc_id) == item.context
                 marks.append(int(mine and any(s < sentence.end and sentence.start < e for s, e in item.spans)))
             passages.append(tuple(texts))
             labels.append(tuple(marks))
-            foreign.append(tuple(other))
         pools.append(
             EnginePool(qaset.name, item.question, tuple(passages), tuple(labels), query.lang, tuple(foreign))
         )

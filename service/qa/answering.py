@@ -94,7 +94,7 @@ class RerankerConfig:
     #: Read in two steps: the first ``first_passages`` passages, and the rest only when none of
     #: their sentences reaches ``confident`` (0: every passage in one step). See :class:`Cascade`.
     first_passages: int = 2
-    confident: float = 0.2
+    confident: float = 0.3
 
     @property
     def cascade(self) -> Cascade | None:
@@ -274,11 +274,19 @@ class Answerer:
         return scored
 
     def _duplicate(self, a: int, b: int) -> bool:
+        return bool(self._duplicates([a], [b])[0, 0])
+
+    def _duplicates(self, rows: Sequence[int], others: Sequence[int]) -> np.ndarray:
+        """``out[i, j]``: whether sentences ``rows[i]`` and ``others[j]`` state the same thing (any
+        encoder's cosine at or above its ``duplicate_cosine``)."""
+        out = np.zeros((len(rows), len(others)), dtype=bool)
+        if not len(rows) or not len(others):
+            return out
+        a, b = np.asarray(rows, dtype=np.int64), np.asarray(others, dtype=np.int64)
         for embedder_id, vectors in self.index.sentence_vectors.items():
-            limit = self.duplicate_cosine[embedder_id]
-            if float(np.asarray(vectors[a], dtype=np.float32) @ vectors[b]) >= limit:
-                return True
-        return False
+            cosines = np.asarray(vectors[a], dtype=np.float32) @ np.asarray(vectors[b], dtype=np.float32).T
+            out |= cosines >= self.duplicate_cosine[embedder_id]
+        return out
 
     def _names_measured(self, item: ScoredSentence, query: Query) -> bool:
         """Whether a sentence in the question's language names what the question counts or measures.
@@ -363,8 +371,29 @@ class Answerer:
         return [[self.index.sentences[row].text for row in rows] for _, _, rows in groups]
 
     def reading_foreign(self, query: Query, groups: Sequence[tuple[int, Passage, range]]) -> list[list[bool]]:
-        """Per group of :meth:`reading_groups`, which sentences are in another language than ``query``."""
-        return [[self.index.sentences[row].lang != query.lang for row in rows] for _, _, rows in groups]
+        """Per group of :meth:`reading_groups`, which sentences are in another language than ``query``
+        and not also stated in its language.
+
+        The flag lifts a sentence's calibrated score (:class:`Calibration`'s ``foreign``) because the
+        reader, trained on monolingual pools, under-scores sentences in the other language. When the
+        same statement is also read in the question's language (a bilingual source's two abstracts;
+        "the same" by the encoders' duplicate test), that correction would only make the reader
+        prefer the translation the asker reads less easily: the two are compared on the reader's
+        own scores. A twin counts only where it is read in the same step of a two-step reading.
+        """
+        rows = [row for _, _, group in groups for row in group]
+        foreign = np.array([self.index.sentences[row].lang != query.lang for row in rows], dtype=bool)
+        first = self.config.reranker.first_passages or len(groups)
+        late = np.array([i >= first for i, (_, _, group) in enumerate(groups) for _ in group], dtype=bool)
+        # twin[i, j]: sentence j says in the question's language what sentence i says, and is read
+        # no later than i (a first-step sentence's twin must be in the first step too).
+        twin = self._duplicates(rows, rows) & ~foreign[None, :] & ~(~late[:, None] & late[None, :])
+        flags = foreign & ~twin.any(axis=1)
+        out, at = [], 0
+        for _, _, group in groups:
+            out.append([bool(flag) for flag in flags[at : at + len(group)]])
+            at += len(group)
+        return out
 
     def rerank(self, query: Query, passages: Sequence[Passage]) -> tuple[list[ScoredSentence], float, float]:
         """Every sentence of ``passages`` (up to ``candidates``) the reader read, scored by it, best first.

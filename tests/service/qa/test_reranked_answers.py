@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from service.qa.engine import Engine
@@ -180,3 +181,36 @@ def engine_text(engine: Engine, citation: object) -> str:
     """The sentence a citation highlights."""
     c = citation
     return engine.document(c.doc_id).text[c.highlight.start : c.highlight.end]  # type: ignore[attr-defined]
+
+
+def test_a_sentence_also_read_in_the_question_language_is_not_marked_foreign(
+    fake_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The corpus states the institutions in both abstracts; here "the same statement" is "names BP2MI"
+    # (the fake encoder's vectors do not match translations; the real encoders' duplicate test does).
+    sentences = fake_engine.index.sentences
+    rows = range(len(sentences))
+    english = next(r for r in rows if "BP2MI" in sentences[r].text and sentences[r].lang == "en")
+    indonesian = next(r for r in rows if "BP2MI" in sentences[r].text and sentences[r].lang == "id")
+    other = next(r for r in rows if "BP2MI" not in sentences[r].text and sentences[r].lang == "id")
+    passage = fake_engine.search(QUESTION, top_k=1)[0]
+    query = fake_engine.analyser.analyse(QUESTION, "hybrid")
+    assert query.lang == "en"
+
+    def flags(first_passages: int, *order: int) -> list[list[bool]]:
+        engine = _engine(fake_engine, KeywordReader(("BP2MI",)), first_passages=first_passages)
+        names = {r: "BP2MI" in sentences[r].text for r in order}
+        monkeypatch.setattr(
+            engine.answerer, "_duplicates", lambda a, b: np.array([[names[i] and names[j] for j in b] for i in a])
+        )
+        groups = [(rank, passage, range(r, r + 1)) for rank, r in enumerate(order, start=1)]
+        return engine.answerer.reading_foreign(query, groups)
+
+    # Read in one step with its English twin: compared on the reader's own scores, not lifted.
+    assert flags(0, indonesian, english, other) == [[False], [False], [True]]
+    # Its twin comes only in the second step: the first step reads it as the only statement of its kind.
+    assert flags(1, indonesian, english) == [[True], [False]]
+    # A second-step sentence whose twin was read first.
+    assert flags(1, english, indonesian) == [[False], [False]]
+    # Without twins, the flag is the language alone.
+    assert flags(0, other, english) == [[True], [False]]
