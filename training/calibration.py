@@ -15,10 +15,12 @@ must get right is which sentence of a pool leads the answer. A pointwise fit of 
 (the earlier recipe) let the many rank-1 positives of all pools pull the prior to about three
 times that weight: on two-fold cross-fits of the valid pools it led with the right sentence
 2-5 points less often. A logistic regression on that one score then gives P(the sentence
-answers) (Platt scaling; ``Calibration.rank`` is ``k`` times its slope). A second one maps the
-question's ``logsumexp`` of margins (the trained softmax's mass
-on the sentences against the null) to P(the passages answer it). Abstention thresholds on
-that are chosen per question language (as the product detects it): the highest that turns
+answers) (Platt scaling; ``Calibration.rank`` is ``k`` times its slope). A second logistic
+regression maps the logit of 1 − Π(1 − P(sentence)) over the question's sentences (without the
+cross-language term) to P(the passages answer it); the earlier recipe used the question's
+``logsumexp`` of margins, which ignores the retrieval rank and caught fewer unanswerable
+questions on cross-fits. Abstention
+thresholds on P(answerable) are chosen per question language (as the product detects it): the highest that turns
 away at most ``max_false_abstention`` of that language's answerable valid questions, so one
 language's easier questions do not buy the other's false abstentions. The sentence
 threshold (for a second or third answer sentence) is chosen the same way on the best
@@ -42,7 +44,7 @@ from indexer.pipeline import build_index
 from service.config import Settings
 from service.qa.answering import ReaderScores
 from service.qa.engine import Engine
-from service.qa.reranker.reader import AnswerReader, Calibration, sentence_mass
+from service.qa.reranker.reader import AnswerReader, Calibration
 
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, detail)
 
@@ -80,18 +82,23 @@ def engine_pools(
     for n, item in enumerate(qaset.items, start=1):
         query = engine.analyser.analyse(item.question, engine.config.retrieval.mode)
         groups = engine.answerer.reading_groups(engine.retriever.search(query, candidates))
-        # The same flags the answerer gives the reader (another language, no twin in the question's).
-        foreign = [tuple(int(flag) for flag in flags) for flags in engine.answerer.reading_foreign(query, groups)]
-        passages, labels = [], []
+        passages, labels, foreign = [], [], []
         for _, _, rows in groups:
-            texts, marks = [], []
+            texts, marks, other = [], [], []
             for row in rows:
                 sentence = engine.index.sentences[row]
                 texts.append(sentence.text)
+                # The language alone, not the answerer's twin rule (``Answerer.reading_foreign``): the
+                # weight read here is the lift a sentence needs when nothing in the question's language
+                # says the same. No valid context is bilingual; under the twin rule one flag of 2,293
+                # pools changed (a sentence of another set's passage), and it moved this weight from
+                # 1.74 to 1.51 (eval/README.md, "Abstention from the sentences").
+                other.append(int(sentence.lang != query.lang))
                 mine = own_context.get(sentence.doc_id) == item.context
                 marks.append(int(mine and any(s < sentence.end and sentence.start < e for s, e in item.spans)))
             passages.append(tuple(texts))
             labels.append(tuple(marks))
+            foreign.append(tuple(other))
         pools.append(
             EnginePool(qaset.name, item.question, tuple(passages), tuple(labels), query.lang, tuple(foreign))
         )
@@ -248,7 +255,10 @@ def fit_calibration(
     best = [float(max((p.max() for p in ps if len(p)), default=0.0)) for ps in probs]
     threshold = threshold_for([b for b, ok in zip(best, answerable, strict=True) if ok], max_false_abstention)
 
-    read = [(sentence_mass(m), pool.answerable_here) for m, pool in zip(margins, pools, strict=True)]
+    # P(answerable) from the sentences' calibrated probabilities (rank prior included, no cross-language
+    # term), Platt-scaled so that it reads as a probability where the answer shows it.
+    sentence = replace(sentence, answerable_from="sentences")
+    read = [(sentence.evidence(m), pool.answerable_here) for m, pool in zip(margins, pools, strict=True)]
     qx = np.array([[f] for f, _ in read if f is not None], dtype=np.float64).reshape(-1, 1)
     qy = np.array([float(here) for f, here in read if f is not None], dtype=np.float64)
     (scale,), answerable_bias = fit_logistic(qx, qy)

