@@ -19,10 +19,10 @@ answers) (Platt scaling; ``Calibration.rank`` is ``k`` times its slope). A secon
 regression maps the logit of 1 − Π(1 − P(sentence)) over the question's sentences (without the
 cross-language term) to P(the passages answer it); the earlier recipe used the question's
 ``logsumexp`` of margins, which ignores the retrieval rank and caught fewer unanswerable
-questions on cross-fits. Abstention
-thresholds on P(answerable) are chosen per question language (as the product detects it): the highest that turns
-away at most ``max_false_abstention`` of that language's answerable valid questions, so one
-language's easier questions do not buy the other's false abstentions. The sentence
+questions on cross-fits. Abstention thresholds on P(answerable) are chosen per question
+language (as the product detects it): the highest that turns away at most
+``max_false_abstention`` of that language's answerable valid questions, so one language's
+easier questions do not buy the other's false abstentions. The sentence
 threshold (for a second or third answer sentence) is chosen the same way on the best
 sentence's probability. Gradient steps never see these questions.
 """

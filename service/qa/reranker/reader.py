@@ -93,9 +93,10 @@ class Calibration:
     cross-language correction: that one decides which language's sentence leads, and lifting every
     foreign sentence made unanswerable English questions over Indonesian passages look
     answerable. With ``"mass"`` (earlier calibrations) it is logsumexp(margins): the share the
-    trained softmax gives the sentences rather than the null, blind to the retrieval rank; on two-fold cross-fits of the valid pools it caught 0.518 of IDK-MRC's
-    unanswerable questions at false abstention 0.047, the sentences' 0.602 at 0.042
-    (eval/README.md). The answerer abstains when it is below ``abstain[question language]``. A spec
+    trained softmax gives the sentences rather than the null, blind to the retrieval rank; on
+    two-fold cross-fits of the valid pools it caught 0.518 of IDK-MRC's unanswerable questions at
+    false abstention 0.047, the sentences' 0.602 at 0.042 (eval/README.md). The answerer abstains
+    when it is below ``abstain[question language]``. A spec
     without ``abstain`` (older calibrations) abstains on the best sentence's probability against
     ``threshold``; ``threshold`` also decides whether a second or third sentence joins the answer.
     """
