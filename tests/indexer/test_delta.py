@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from indexer.embedders.fake import FakeEmbedder
+from indexer.errors import NoDocumentsError
 from indexer.lexical import LexicalIndex, SegmentedLexical
 from indexer.store import load_index, read_manifest
 from indexer.store.reader import load_segment
@@ -152,6 +153,29 @@ def test_successive_deltas_keep_their_base_and_a_no_op_stays_a_no_op(tmp_path: P
     engine = _engine(delta_settings)
     assert len(engine.index.documents) == 16
     assert engine.search("markerextra2", top_k=1, mode="dense")[0].doc_id == "extra2"
+
+
+@pytest.mark.parametrize("collector_on", [True, False])
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(
+    tmp_path: Path, delta_settings: Settings, collector_on: bool
+) -> None:
+    """Planning pauses the cyclic collector and a delta's writing freezes the plan's objects: after a
+    delta, a no-op and a run that fails, the collector is as the caller left it, with nothing frozen."""
+    corpus = _corpus(tmp_path / "corpus", 6)
+    run_build([corpus], delta_settings, [FakeEmbedder()])
+    (corpus / "extra.txt").write_text(_text(300, "markerextra"), encoding="utf-8")
+    was = gc.isenabled()
+    try:
+        gc.enable() if collector_on else gc.disable()
+        assert run_build([corpus], delta_settings, [FakeEmbedder()]).embedded_documents == ["extra"]
+        assert (gc.isenabled(), gc.get_freeze_count()) == (collector_on, 0)
+        assert run_build([corpus], delta_settings, [FakeEmbedder()]).changed is False
+        assert (gc.isenabled(), gc.get_freeze_count()) == (collector_on, 0)
+        with pytest.raises(NoDocumentsError):
+            run_build([tmp_path / "empty"], delta_settings, [FakeEmbedder()])
+        assert (gc.isenabled(), gc.get_freeze_count()) == (collector_on, 0)
+    finally:
+        gc.enable() if was else gc.disable()
 
 
 def test_a_relative_index_folder_keeps_its_base_through_pruning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
