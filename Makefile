@@ -125,7 +125,8 @@ bench-throughput: install
 
 # Hostile input, kill -9 during indexing, a 5-minute 32-client soak, a folder of bad documents
 # (about 12 minutes on 2 cores; loopback only). Figures in bench/results/stress.md; exit 1 if any part fails.
-# Saturated query throughput of the real server against the encoders' own cost (about 4 minutes).
+# Saturated query throughput of the real server against the encoders' own cost (about 4 minutes; the
+# clients are wrk where it is installed, `apt-get install wrk`, else Python's httpx).
 bench-qps: install
 	$(BIN)/python bench/qps.py
 

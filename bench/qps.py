@@ -4,7 +4,8 @@ Writes bench/results/qps.json and qps.md. Steps:
 
 1. the per-query model time: each encoder loaded with one thread, encoding distinct questions
    one at a time (what a query costs a core); the ideal rate is cores / that time;
-2. ``tanya serve`` over the corpus index (real encoders, default settings), 32 clients sending
+2. ``tanya serve`` over the corpus index (real encoders, default settings), 32 clients (``wrk``, a C
+   load generator, where it is installed: ``apt-get install wrk``; else Python's httpx) sending
    distinct questions (every one a query-cache miss) to ``/v1/search`` and then ``/v1/ask`` for a
    fixed time: requests per second, errors, latency;
 3. the same with questions repeated from a small set (query-cache hits).
@@ -19,9 +20,13 @@ import argparse
 import asyncio
 import json
 import os
+import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +105,62 @@ async def _load(url: str, path: str, questions: list[str], clients: int, seconds
     }
 
 
+#: wrk's Lua side: each connection sends the next request of a prepared list (every question once, in order),
+#: and ``done`` prints the totals as one JSON line (latencies are in microseconds).
+WRK_SCRIPT = """
+local requests, cursor = {}, 0
+init = function(_)  -- formatted here, not when the script loads: only then do wrk's headers hold the Host
+  for line in io.lines(os.getenv("QPS_REQUESTS")) do
+    local method, target, body = line:match("^(%u+) (%S+) ?(.*)$")
+    local headers = {}
+    if body ~= "" then headers["Content-Type"] = "application/json" else body = nil end
+    requests[#requests + 1] = wrk.format(method, target, headers, body)
+  end
+end
+request = function()
+  cursor = cursor + 1
+  return requests[(cursor - 1) % #requests + 1]
+end
+done = function(summary, latency, _)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d, "p50_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def _load_wrk(url: str, path: str, questions: list[str], clients: int, seconds: float, work: Path) -> dict[str, Any]:
+    """The same load as :func:`_load`, sent by ``wrk`` (C, one thread): a Python client on the same two cores
+    took 6-10 % of their time, which the server then lacked (README, Speed)."""
+    requests_file, script = work / "wrk-requests.txt", work / "wrk.lua"
+    with requests_file.open("w", encoding="utf-8") as out:
+        for question in questions[: max(1, int(seconds * 1000))]:  # more than the server can answer meanwhile
+            if path == "/v1/search":
+                out.write(f"GET {path}?q={urllib.parse.quote(question)}\n")
+            else:
+                out.write(f"POST {path} {json.dumps({'question': question})}\n")
+    script.write_text(WRK_SCRIPT, encoding="utf-8")
+    command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "60s", "-s", str(script), url]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "QPS_REQUESTS": str(requests_file)},
+                          check=True, timeout=seconds + 120)
+    totals = json.loads(done.stdout.strip().splitlines()[-1])
+    elapsed = totals["duration_us"] / 1e6
+    errors = totals["non_2xx"] + totals["socket_errors"]
+    return {
+        "path": path, "clients": clients, "seconds": round(elapsed, 1), "requests": totals["requests"],
+        "qps": round((totals["requests"] - totals["non_2xx"]) / elapsed, 1), "errors": errors,
+        "p50_ms": round(totals["p50_us"] / 1000, 1), "p99_ms": round(totals["p99_us"] / 1000, 1),
+        "distinct_questions": len(set(questions)),
+    }
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` and its threads so far (``/proc/PID/stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -119,6 +180,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"ideal rate cores / model time = {result['ideal_qps']:.1f} queries/s.",
         "",
         f"Server settings beyond the defaults: {', '.join(f'TANYA_{k.upper()}={v}' for k, v in result['settings'].items()) or 'none'}.",
+        f"Load generator: {result.get('load_generator', 'httpx')} on the same machine.",
         "",
         "| run | path | questions | clients | QPS | QPS / ideal | errors | p50 ms | p99 ms | server CPU ms / request | load generator's share of the CPU |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -140,10 +202,13 @@ def main() -> int:
     parser.add_argument("--embedders", default="e5-small,use-m3")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a server setting for this run, e.g. --set query_batch=8 (TANYA_QUERY_BATCH)")
+    parser.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto",
+                        help="load generator: wrk (C) where installed (auto), else Python's httpx")
     parser.add_argument("--only", choices=("search", "ask", "repeated"), action="append",
                         help="run only these loads (default: all three)")
     args = parser.parse_args()
     chosen = dict(item.split("=", 1) for item in args.set)
+    client = ("wrk" if shutil.which("wrk") else "httpx") if args.client == "auto" else args.client
     os.environ["STRESS_EMBEDDERS"] = args.embedders
     embedder_ids = args.embedders.split(",")
 
@@ -167,13 +232,17 @@ def main() -> int:
                 "repeated": ("repeated (cache hits)", "/v1/search", questions[:50]),
             }
             for name, path, pool in (plan[key] for key in args.only or plan):
-                server_cpu, client_cpu = cpu_seconds(server.process.pid), time.process_time()
-                run = asyncio.run(_load(server.url, path, pool, args.clients, args.seconds))
+                server_cpu, client_cpu = cpu_seconds(server.process.pid), time.process_time() + _children_cpu_seconds()
+                if client == "wrk":
+                    run = _load_wrk(server.url, path, pool, args.clients, args.seconds, work)
+                else:
+                    run = asyncio.run(_load(server.url, path, pool, args.clients, args.seconds))
                 run["name"] = name
                 # CPU the server and this load generator used: both share the machine's cores.
                 served = max(1, int(run["qps"] * run["seconds"]))
                 run["server_cpu_ms_per_request"] = round((cpu_seconds(server.process.pid) - server_cpu) * 1000 / served, 1)
-                run["client_cpu_share"] = round((time.process_time() - client_cpu) / (run["seconds"] * cores), 3)
+                client_used = time.process_time() + _children_cpu_seconds() - client_cpu
+                run["client_cpu_share"] = round(client_used / (run["seconds"] * cores), 3)
                 runs.append(run)
                 print(f"qps: {name} {path}: {run['qps']}/s, errors {run['errors']}", file=sys.stderr)
     after = model_time_ms(questions[5000:5300], embedder_ids)
@@ -184,7 +253,7 @@ def main() -> int:
         "encoders": embedder_ids,
         "model_ms_before_and_after": [round(before["total"], 2), round(after["total"], 2)],
         "model_ms_one_thread": {k: round(v, 2) for k, v in model.items()},
-        "ideal_qps": round(ideal, 1), "settings": chosen, "runs": runs,
+        "ideal_qps": round(ideal, 1), "settings": chosen, "load_generator": client, "runs": runs,
         "machine": {"cpu": cpu_name(), "cores": cores}, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ class RetrievalConfig:
     #: Distinct questions whose query vectors are kept (0: none); see ``QueryVectorCache``.
     query_cache_size: int = 1024
     #: Questions encoded in one pass when several wait for an encoder (1: each alone); see ``QueryBatcher``.
-    query_batch: int = 1
+    query_batch: int = 16
     #: Batches each encoder runs at once (with ``query_batch`` above 1).
     query_batch_lanes: int = 2
 
